@@ -1,0 +1,36 @@
+"""The ``bubblelens`` command line: one sub-command per stage (click).
+
+Each stage's commands live in their own module of this package and are added to :func:`main` here.
+Errors of the :class:`~bubblelens.errors.BubbleLensError` tree become one clear sentence and exit 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from ..errors import BubbleLensError
+
+__all__ = ["main"]
+
+
+class _Group(click.Group):
+    """A click group that turns BubbleLensError into one sentence on stderr, no traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BubbleLensError as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="bubblelens")
+def main() -> None:
+    """BubbleLens: who is told what by political campaigns, and who never hears the other side."""
+
+
+# Each stage adds its commands below (one line per module).

@@ -1,0 +1,235 @@
+"""The store: one embedded DuckDB file, nothing to start.
+
+Every stage reads and writes here, each stage's writes in one transaction, so a failed run leaves the
+file as it was. The schema is created by code; its version is kept in the ``meta`` table. A file written
+by an older version is upgraded in place (see :data:`MIGRATIONS`); a newer one is refused.
+
+Tables (one line each; columns in :data:`SCHEMA`):
+
+- ``meta``            key/value: schema version, the per-store salt for person ids
+- ``sources``         one row per ingested file (SHA-256, format, kind, rows kept / rejected)
+- ``messages``        one row per ad or message: normalized text, sponsor, channel, dates, ranges, labels
+- ``deliveries``      message × delivery cell (age, gender, region, country) × share or count
+- ``targeting``       declared targeting of a message (dimension, value, included)
+- ``audiences``       panel members (hashed ids), ad targeting specs, pages: an interest text
+- ``audience_attrs``  declared attributes of audiences (age band, region, declared lean, ...)
+- ``exposures``       audience × message × count (panel logs)
+- ``rejects``         rows that could not be taken: file, line, field, reason, raw row
+- ``runs``            every stage run: parameters, model ids and versions, input hashes, timings
+- ``embeddings``      cache: (encoder id, text hash) → vector
+- ``scores``          narrative and camp of each message, with probability and source
+- ``segments``        segments of each scheme, with size, label, suppression and stability flags
+- ``segment_members`` member (audience id or delivery cell) → segment, with probability and fitted flag
+- ``discovered``      narratives found beyond the codebook: keywords, representative messages, size
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from .errors import SchemaVersionError, StoreError
+
+__all__ = ["DEFAULT_DB", "SCHEMA_VERSION", "Store", "hash_person_id", "text_hash"]
+
+DEFAULT_DB = "bubblelens.duckdb"
+SCHEMA_VERSION = 1
+
+SCHEMA: list[str] = [
+    """CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS sources (
+        sha256 VARCHAR PRIMARY KEY, path VARCHAR, format VARCHAR, kind VARCHAR,
+        rows_read BIGINT, rows_kept BIGINT, rows_rejected BIGINT, ingested_at TIMESTAMP, run_id VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS messages (
+        message_id VARCHAR PRIMARY KEY,
+        source_format VARCHAR, source_file VARCHAR, source_line BIGINT, source_sha256 VARCHAR,
+        text VARCHAR, text_hash VARCHAR, has_text BOOLEAN,
+        bodies VARCHAR[], link_titles VARCHAR[], link_descriptions VARCHAR[], link_captions VARCHAR[],
+        sponsor VARCHAR, sponsor_id VARCHAR, page_name VARCHAR,
+        channel VARCHAR, platforms VARCHAR[],
+        date_start TIMESTAMP, date_stop TIMESTAMP, created_at TIMESTAMP,
+        url VARCHAR, lang VARCHAR, languages VARCHAR[],
+        impressions_lower BIGINT, impressions_upper BIGINT,
+        spend_lower DOUBLE, spend_upper DOUBLE, currency VARCHAR,
+        eu_total_reach BIGINT, audience_size_lower BIGINT, audience_size_upper BIGINT,
+        given_camp VARCHAR, given_narrative VARCHAR,
+        flags VARCHAR[], extra VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS deliveries (
+        message_id VARCHAR, kind VARCHAR, age VARCHAR, gender VARCHAR, region VARCHAR, country VARCHAR,
+        share DOUBLE, count BIGINT)""",
+    """CREATE TABLE IF NOT EXISTS targeting (
+        message_id VARCHAR, dimension VARCHAR, value VARCHAR, included BOOLEAN)""",
+    """CREATE TABLE IF NOT EXISTS audiences (
+        audience_id VARCHAR PRIMARY KEY, audience_type VARCHAR, interests VARCHAR,
+        source_file VARCHAR, source_line BIGINT, source_sha256 VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS audience_attrs (
+        audience_id VARCHAR, name VARCHAR, value VARCHAR, PRIMARY KEY (audience_id, name))""",
+    """CREATE TABLE IF NOT EXISTS exposures (
+        audience_id VARCHAR, message_id VARCHAR, count BIGINT,
+        source_file VARCHAR, source_line BIGINT, source_sha256 VARCHAR,
+        PRIMARY KEY (audience_id, message_id))""",
+    """CREATE TABLE IF NOT EXISTS rejects (
+        source_file VARCHAR, source_sha256 VARCHAR, line BIGINT, field VARCHAR, reason VARCHAR, raw VARCHAR,
+        PRIMARY KEY (source_sha256, line, field))""",
+    """CREATE TABLE IF NOT EXISTS runs (
+        run_id VARCHAR PRIMARY KEY, stage VARCHAR, status VARCHAR,
+        started_at TIMESTAMP, finished_at TIMESTAMP,
+        params VARCHAR, models VARCHAR, inputs VARCHAR, timings VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS embeddings (
+        encoder_id VARCHAR, text_hash VARCHAR, vector FLOAT[], PRIMARY KEY (encoder_id, text_hash))""",
+    """CREATE TABLE IF NOT EXISTS scores (
+        message_id VARCHAR, task VARCHAR, label VARCHAR, p DOUBLE, source VARCHAR, topk VARCHAR,
+        encoder_id VARCHAR, run_id VARCHAR, PRIMARY KEY (message_id, task))""",
+    """CREATE TABLE IF NOT EXISTS segments (
+        scheme VARCHAR, segment_id VARCHAR, label VARCHAR, size BIGINT, impressions DOUBLE,
+        parent VARCHAR, suppressed BOOLEAN, stable BOOLEAN, extra VARCHAR, run_id VARCHAR,
+        PRIMARY KEY (scheme, segment_id))""",
+    """CREATE TABLE IF NOT EXISTS segment_members (
+        scheme VARCHAR, member_id VARCHAR, segment_id VARCHAR, probability DOUBLE, fitted BOOLEAN,
+        PRIMARY KEY (scheme, member_id))""",
+    """CREATE TABLE IF NOT EXISTS discovered (
+        narrative_id VARCHAR PRIMARY KEY, keywords VARCHAR, representatives VARCHAR, size BIGINT,
+        run_id VARCHAR)""",
+]
+
+# version -> statements that upgrade a store from (version - 1) to version.
+MIGRATIONS: dict[int, list[str]] = {}
+
+COUNTED_TABLES = ("messages", "deliveries", "targeting", "audiences", "exposures", "rejects")
+
+
+def text_hash(text: str) -> str:
+    """Stable key of a text for the embedding cache: SHA-1 of its UTF-8 bytes, hex."""
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def hash_person_id(raw_id: str, salt: str) -> str:
+    """A person's id as stored: ``p_`` + 16 hex of SHA-256(salt ∥ id). The raw id is never stored."""
+    return "p_" + hashlib.sha256((salt + "\x1f" + raw_id).encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass
+class Store:
+    """An open store. Use :meth:`open`; close with :meth:`close` or as a context manager."""
+
+    path: str
+    con: duckdb.DuckDBPyConnection
+    read_only: bool = False
+
+    @classmethod
+    def open(cls, path: str | Path = DEFAULT_DB, *, read_only: bool = False) -> Store:
+        """Open (and create or upgrade) the store at ``path``."""
+        p = str(path)
+        if read_only and p != ":memory:" and not Path(p).exists():
+            raise StoreError(f"no store at {p}: run `bubblelens ingest` first")
+        try:
+            con = duckdb.connect(p, read_only=read_only)
+        except duckdb.IOException as e:
+            raise StoreError(f"cannot open the store {p}: {e}") from e
+        except duckdb.Error as e:
+            raise StoreError(f"{p} is not a BubbleLens store (DuckDB said: {e})") from e
+        store = cls(p, con, read_only)
+        if not read_only:
+            store._ensure_schema()
+        else:
+            store._check_version()
+        return store
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- schema -------------------------------------------------------------------------------
+    def schema_version(self) -> int | None:
+        try:
+            row = self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        except duckdb.CatalogException:
+            return None
+        return int(row[0]) if row else None
+
+    def _check_version(self) -> None:
+        v = self.schema_version()
+        if v is not None and v > SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"{self.path} has schema version {v}, newer than this BubbleLens ({SCHEMA_VERSION}): "
+                "upgrade BubbleLens to read it"
+            )
+
+    def _ensure_schema(self) -> None:
+        self._check_version()
+        v = self.schema_version()
+        with self.transaction():
+            for ddl in SCHEMA:
+                self.con.execute(ddl)
+            if v is None:
+                self.con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+                self.con.execute("INSERT INTO meta VALUES ('salt', ?)", [secrets.token_hex(16)])
+            else:
+                for target in range(v + 1, SCHEMA_VERSION + 1):
+                    for stmt in MIGRATIONS.get(target, []):
+                        self.con.execute(stmt)
+                self.con.execute(
+                    "UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)]
+                )
+
+    # -- transactions -------------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """All writes inside happen, or none: an exception rolls back and is re-raised."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield self.con
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        else:
+            self.con.execute("COMMIT")
+
+    # -- small helpers ------------------------------------------------------------------------
+    @property
+    def salt(self) -> str:
+        row = self.con.execute("SELECT value FROM meta WHERE key = 'salt'").fetchone()
+        if row is None:
+            raise StoreError(f"{self.path} has no salt: not a BubbleLens store")
+        return str(row[0])
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
+
+    def stats(self) -> dict[str, Any]:
+        """Integer row counts of the main tables, plus what each later stage has written."""
+        out: dict[str, Any] = {}
+        for t in (*COUNTED_TABLES, "sources", "embeddings", "scores", "segments", "runs"):
+            out[t] = int(self.con.execute(f"SELECT count(*) FROM {t}").fetchone()[0])  # type: ignore[index]
+        out["schema_version"] = self.schema_version()
+        return out
+
+    def record_run(self, run_id: str, stage: str, *, status: str, started_at: Any, finished_at: Any,
+                   params: dict[str, Any] | None = None, models: dict[str, Any] | None = None,
+                   inputs: dict[str, Any] | None = None, timings: dict[str, Any] | None = None) -> None:
+        """Write one row of ``runs`` (parameters, model ids and versions, input hashes, timings)."""
+        self.con.execute(
+            "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [run_id, stage, status, started_at, finished_at,
+             json.dumps(params or {}, sort_keys=True, default=str),
+             json.dumps(models or {}, sort_keys=True, default=str),
+             json.dumps(inputs or {}, sort_keys=True, default=str),
+             json.dumps(timings or {}, sort_keys=True, default=str)],
+        )
