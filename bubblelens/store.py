@@ -98,6 +98,23 @@ SCHEMA: list[str] = [
     """CREATE TABLE IF NOT EXISTS discovered (
         narrative_id VARCHAR PRIMARY KEY, keywords VARCHAR, representatives VARCHAR, size BIGINT,
         run_id VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS metrics_segments (
+        run_id VARCHAR, scheme VARCHAR, segment_id VARCHAR, label VARCHAR, metric VARCHAR, value DOUBLE,
+        ci_low DOUBLE, ci_high DOUBLE, impressions DOUBLE, few_ads BOOLEAN, home_lean_source VARCHAR,
+        PRIMARY KEY (scheme, segment_id, metric))""",
+    """CREATE TABLE IF NOT EXISTS metrics_global (
+        run_id VARCHAR, scheme VARCHAR, metric VARCHAR, value DOUBLE, ci_low DOUBLE, ci_high DOUBLE,
+        p_value DOUBLE, extra VARCHAR, PRIMARY KEY (scheme, metric))""",
+    # Each unassigned message's discovered narrative (``outlier`` for HDBSCAN noise), per discover run.
+    """CREATE TABLE IF NOT EXISTS discovered_members (
+        message_id VARCHAR PRIMARY KEY, narrative_id VARCHAR, probability DOUBLE, run_id VARCHAR)""",
+    # Sponsor-level spend from reports that list no ads (Meta Ad Library report CSV, Google
+    # advertiser-stats): one row per (report, page/advertiser, disclaimer, location).
+    """CREATE TABLE IF NOT EXISTS sponsor_spend (
+        report VARCHAR, row_key VARCHAR, scope VARCHAR, page_id VARCHAR, page_name VARCHAR,
+        disclaimer VARCHAR, location VARCHAR, spend_lower DOUBLE, spend_upper DOUBLE, currency VARCHAR,
+        n_ads BIGINT, source_format VARCHAR, source_file VARCHAR, source_line BIGINT, source_sha256 VARCHAR,
+        PRIMARY KEY (report, row_key))""",
 ]
 
 # version -> statements that upgrade a store from (version - 1) to version.

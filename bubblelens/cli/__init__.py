@@ -34,3 +34,22 @@ def main() -> None:
 
 
 # Each stage adds its commands below (one line per module).
+from .score import score  # noqa: E402
+main.add_command(score)
+from .segment import discover, narratives, segment  # noqa: E402
+
+main.add_command(segment)
+main.add_command(discover)
+main.add_command(narratives)
+from .ingest import ingest, stats  # noqa: E402
+
+main.add_command(ingest)
+main.add_command(stats)
+
+from .report import report  # noqa: E402
+
+main.add_command(report)
+
+from .measure import measure  # noqa: E402
+
+main.add_command(measure)

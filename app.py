@@ -1,0 +1,44 @@
+"""BubbleLens app: the router. ``streamlit run app.py -- --db PATH`` (or ``BUBBLELENS_DB``, or the sidebar).
+
+Pages live in ``bubblelens_app/pages`` and only orchestrate; every query is in
+``bubblelens.present.queries`` behind ``bubblelens_app.data``'s caches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import streamlit as st
+
+from bubblelens_app import state
+
+
+def _cli_db(argv: list[str]) -> str | None:
+    """``--db PATH`` from the arguments after ``--`` (unknown ones are ignored)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--db", default=None)
+    args, _ = parser.parse_known_args(argv)
+    return args.db
+
+
+st.set_page_config(page_title="BubbleLens", page_icon="🔎", layout="wide")
+state.init(_cli_db(sys.argv[1:]))
+state.apply_pending()
+
+PAGES = "bubblelens_app/pages/"
+nav = st.navigation({
+    "Explore": [
+        st.Page(PAGES + "overview.py", title="Overview", icon="📊", default=True),
+        st.Page(PAGES + "narratives.py", title="Narratives", icon="🗣️"),
+        st.Page(PAGES + "segments.py", title="Segments", icon="👥"),
+        st.Page(PAGES + "exposure.py", title="Exposure", icon="🌡️"),
+        st.Page(PAGES + "ads.py", title="Ads", icon="📰"),
+    ],
+    "Data": [
+        st.Page(PAGES + "upload.py", title="Upload", icon="⬆️"),
+        st.Page(PAGES + "methods.py", title="Methods", icon="📐"),
+    ],
+})
+state.sidebar()
+nav.run()

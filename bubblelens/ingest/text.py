@@ -1,0 +1,112 @@
+"""Bytes to text: encoding (UTF-8 with or without BOM, a cp1252 / latin-1 fallback with a warning),
+binary and empty files refused with one sentence, and CSV delimiter sniffing."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import warnings
+from pathlib import Path
+
+from ..errors import FormatError
+
+__all__ = ["DecodedFile", "EncodingWarning", "read_file", "sniff_delimiter"]
+
+
+class EncodingWarning(UserWarning):
+    """The file was not UTF-8 and was decoded with a legacy code page."""
+
+
+class DecodedFile:
+    """A file read once: its bytes, their SHA-256, and its text, decoded on first use (UTF-8, a BOM
+    dropped; else cp1252, then latin-1, with a warning). ``encoding`` is ``parquet`` for Parquet."""
+
+    def __init__(self, path: Path, data: bytes, *, encoding: str | None = None) -> None:
+        self.path = path
+        self.data = data
+        self.sha256 = hashlib.sha256(data).hexdigest()
+        self.had_bom = data.startswith(b"\xef\xbb\xbf")
+        self.warnings: list[str] = []
+        self._encoding = encoding
+        self._text: str | None = None
+
+    @property
+    def head(self) -> str:
+        """The first 64 KiB as text (for detection and sniffing)."""
+        if self._text is not None:
+            return self._text[:65536]
+        return self.data[:65536].decode("utf-8-sig", errors="replace")
+
+    @property
+    def encoding(self) -> str:
+        if self._encoding is None:
+            _ = self.text
+        assert self._encoding is not None
+        return self._encoding
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            self._text = self._decode()
+        return self._text
+
+    def _decode(self) -> str:
+        if self._encoding == "parquet":
+            return ""
+        try:
+            text = self.data.decode("utf-8-sig")
+            self._encoding = "utf-8"
+            return text
+        except UnicodeDecodeError:
+            pass
+        for enc in ("cp1252", "latin-1"):
+            try:
+                text = self.data.decode(enc)
+            except UnicodeDecodeError:
+                continue
+            msg = f"{self.path.name} is not UTF-8; read as {enc}"
+            warnings.warn(msg, EncodingWarning, stacklevel=3)
+            self.warnings.append(msg)
+            self._encoding = enc
+            return text
+        raise FormatError(f"{self.path.name}: unknown text encoding")  # pragma: no cover
+
+
+def _looks_binary(head: bytes) -> bool:
+    """NUL bytes (outside UTF-16, which we do not read) or many control bytes mean binary."""
+    if b"\x00" in head:
+        return True
+    ctrl = sum(1 for b in head if b < 9 or 13 < b < 32)
+    return len(head) > 0 and ctrl / len(head) > 0.05
+
+
+def read_file(path: str | Path) -> DecodedFile:
+    """Read ``path`` (text decoded lazily). Empty and binary files raise :class:`FormatError`;
+    Parquet (by its magic bytes) is returned with ``encoding == "parquet"``."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise FormatError(f"cannot read {p}: {e.strerror or e}") from None
+    if data[:4] == b"PAR1":
+        return DecodedFile(p, data, encoding="parquet")
+    if not data.strip():
+        raise FormatError(f"{p.name} is empty")
+    if _looks_binary(data[:65536]):
+        raise FormatError(f"{p.name} is a binary file, not CSV, JSON or JSONL text")
+    return DecodedFile(p, data)
+
+
+def sniff_delimiter(sample: str) -> str:
+    """The CSV delimiter among ``, ; TAB |``: the one the header line holds most of (headers rarely
+    quote), else csv.Sniffer on the first lines, else comma."""
+    lines = sample.splitlines()
+    first = lines[0] if lines else ""
+    counts = {d: first.count(d) for d in ",;\t|"}
+    best = max(counts, key=lambda d: counts[d])
+    if counts[best] and sorted(counts.values())[-2] < counts[best]:
+        return best
+    try:
+        return csv.Sniffer().sniff("\n".join(lines[:50]), delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","

@@ -1,0 +1,308 @@
+"""Column-wise row buffers and the one-transaction writer.
+
+Readers append rows to :class:`Rows` buffers (one list per column, no per-row SQL); :func:`write_batch`
+turns them into Arrow tables and upserts them into DuckDB inside one transaction, so a file is taken
+whole or not at all. Upsert rules (``docs/ingest.md``, "Idempotence"):
+
+- messages by ``message_id``: a message seen again replaces the stored row, and its deliveries and
+  targeting are replaced with the new ones;
+- audiences by ``audience_id`` (attributes replaced with them); exposures by (audience, message);
+- sponsor spend by (report, row key); rejects by (file SHA-256, line, field), never duplicated.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..store import Store
+
+__all__ = ["Batch", "Reject", "Rows", "WriteResult", "write_batch"]
+
+_S, _I, _F, _B = pa.string(), pa.int64(), pa.float64(), pa.bool_()
+_T, _L = pa.timestamp("us"), pa.list_(pa.string())
+
+SCHEMAS: dict[str, dict[str, pa.DataType]] = {
+    "messages": {
+        "message_id": _S, "source_format": _S, "source_file": _S, "source_line": _I, "source_sha256": _S,
+        "text": _S, "text_hash": _S, "has_text": _B,
+        "bodies": _L, "link_titles": _L, "link_descriptions": _L, "link_captions": _L,
+        "sponsor": _S, "sponsor_id": _S, "page_name": _S, "channel": _S, "platforms": _L,
+        "date_start": _T, "date_stop": _T, "created_at": _T, "url": _S, "lang": _S, "languages": _L,
+        "impressions_lower": _I, "impressions_upper": _I, "spend_lower": _F, "spend_upper": _F,
+        "currency": _S, "eu_total_reach": _I, "audience_size_lower": _I, "audience_size_upper": _I,
+        "given_camp": _S, "given_narrative": _S, "flags": _L, "extra": _S,
+    },
+    "deliveries": {"message_id": _S, "kind": _S, "age": _S, "gender": _S, "region": _S, "country": _S,
+                   "share": _F, "count": _I},
+    "targeting": {"message_id": _S, "dimension": _S, "value": _S, "included": _B},
+    "audiences": {"audience_id": _S, "audience_type": _S, "interests": _S, "source_file": _S,
+                  "source_line": _I, "source_sha256": _S},
+    "audience_attrs": {"audience_id": _S, "name": _S, "value": _S},
+    "exposures": {"audience_id": _S, "message_id": _S, "count": _I, "source_file": _S, "source_line": _I,
+                  "source_sha256": _S},
+    "sponsor_spend": {"report": _S, "row_key": _S, "scope": _S, "page_id": _S, "page_name": _S,
+                      "disclaimer": _S, "location": _S, "spend_lower": _F, "spend_upper": _F,
+                      "currency": _S, "n_ads": _I, "source_format": _S, "source_file": _S,
+                      "source_line": _I, "source_sha256": _S},
+}
+# Child rows carry the index of their parent row (``_row``) so that a message that appears twice in
+# one file keeps only the children of its last occurrence.
+_CHILD = {"deliveries": "messages", "targeting": "messages", "audience_attrs": "audiences"}
+
+
+class Rows:
+    """A column-wise buffer for one table: ``cols[name]`` is a list; :meth:`add` appends one row."""
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+        self.names = list(SCHEMAS[table]) + (["_row"] if table in _CHILD else [])
+        self.cols: dict[str, list[Any]] = {n: [] for n in self.names}
+
+    def __len__(self) -> int:
+        return len(self.cols[self.names[0]])
+
+    def add(self, **values: Any) -> None:
+        for n in self.names:
+            self.cols[n].append(values.get(n))
+
+    def truncate(self, n: int) -> None:
+        """Drop rows from index ``n`` on (used to undo a half-added row)."""
+        for v in self.cols.values():
+            del v[n:]
+
+    def to_arrow(self) -> pa.Table:
+        schema = dict(SCHEMAS[self.table])
+        if "_row" in self.cols:
+            schema["_row"] = _I
+        return pa.table({n: pa.array(self.cols[n], type=schema[n]) for n in self.names})
+
+
+@dataclass
+class Reject:
+    """A row that could not be taken: where, which field, why, and the raw row (truncated)."""
+
+    line: int
+    field: str
+    reason: str
+    raw: str
+
+    @staticmethod
+    def of(line: int, field: str, reason: str, raw: Any, *, limit: int = 2000) -> Reject:
+        if not isinstance(raw, str):
+            try:
+                raw = json.dumps(raw, ensure_ascii=False, default=str)
+            except (TypeError, ValueError):
+                raw = repr(raw)
+        return Reject(line, field, reason, raw if len(raw) <= limit else raw[:limit] + "…")
+
+
+@dataclass
+class Batch:
+    """Everything one file yields, ready for :func:`write_batch`."""
+
+    format: str
+    kind: str
+    rows_read: int = 0
+    tables: dict[str, Rows] = field(default_factory=dict)
+    rejects: list[Reject] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    #: Rows built column-wise (a fast path) that come before the row buffers; their ``_row`` values
+    #: are below ``arrow_offset``, the buffers' are shifted by it.
+    arrow: dict[str, pa.Table] = field(default_factory=dict)
+    arrow_offset: int = 0
+
+    def rows(self, table: str) -> Rows:
+        if table not in self.tables:
+            self.tables[table] = Rows(table)
+        return self.tables[table]
+
+    @property
+    def kept(self) -> int:
+        main = {"messages": "messages", "audiences": "audiences", "exposures": "exposures",
+                "sponsor_spend": "sponsor_spend"}[self.kind]
+        fast = self.arrow[main].num_rows if main in self.arrow else 0
+        return fast + (len(self.tables[main]) if main in self.tables else 0)
+
+    def n_rows(self, table: str) -> int:
+        fast = self.arrow[table].num_rows if table in self.arrow else 0
+        return fast + (len(self.tables[table]) if table in self.tables else 0)
+
+    def to_arrow(self, table: str) -> pa.Table:
+        """The table's rows (fast-path chunk first) with a ``_row`` column: the row's own index for
+        a parent table, its parent's for a child."""
+        parts = []
+        if table in self.arrow:
+            parts.append(self.arrow[table])
+        if table in self.tables and len(self.tables[table]):
+            t = self.tables[table].to_arrow()
+            if "_row" in t.column_names:
+                i = t.column_names.index("_row")
+                t = t.set_column(i, "_row", pc.add(t["_row"], self.arrow_offset))
+            else:
+                t = t.append_column("_row", pa.array(range(self.arrow_offset, self.arrow_offset + t.num_rows),
+                                                     type=pa.int64()))
+            parts.append(t)
+        return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+
+
+@dataclass
+class WriteResult:
+    """Counts of one file's write. ``kept`` rows were taken and ``rejected`` not; of the kept,
+    ``added`` are new, ``updated`` replaced a stored row that differed, and ``skipped`` were already
+    stored unchanged or superseded by a later line of the same file (kept = added + updated + skipped)."""
+
+    kept: int
+    rejected: int
+    added: int
+    updated: int
+    skipped: int
+    written: dict[str, int]
+
+
+def _unregister(con: Any, name: str) -> None:
+    """Drop a registered view; after a failed statement DuckDB refuses, and the rollback cleans up."""
+    with contextlib.suppress(duckdb.Error):
+        con.unregister(name)
+
+
+def _insert(con: Any, table: str, tbl: pa.Table, *, mode: str = "INSERT") -> None:
+    cols = [c for c in tbl.column_names if c != "_row"]
+    con.register("_bl_new", tbl)
+    try:
+        collist = ", ".join(f'"{c}"' for c in cols)
+        con.execute(f'{mode} INTO {table} ({collist}) SELECT {collist} FROM _bl_new').fetchall()
+    finally:
+        _unregister(con, "_bl_new")
+
+
+def _last_occurrence(tbl: pa.Table, key: list[str]) -> pa.Table:
+    """Keep the last row of each key (a later line of the same file updates an earlier one)."""
+    if tbl.num_rows == 0:
+        return tbl
+    idx = pa.array(range(tbl.num_rows), type=pa.int64())
+    t = tbl.append_column("__i", idx)
+    last = t.group_by(key, use_threads=False).aggregate([("__i", "max")])["__i_max"]
+    if len(last) == tbl.num_rows:
+        return tbl
+    return tbl.take(np.sort(last.to_numpy()))
+
+
+#: Columns that a source may lack but another gave (labels of a newsroom table, the language): when a
+#: message is replaced and the new row has NULL there, the stored value is kept.
+KEEP_IF_MISSING = {"messages": ("given_camp", "given_narrative", "lang")}
+
+
+def _same_condition(table: str, key: list[str]) -> str:
+    """SQL condition: a stored row ``t`` equals the new row ``n`` apart from where it was read."""
+    keep = KEEP_IF_MISSING.get(table, ())
+    cols = [c for c in SCHEMAS[table] if c not in key and not c.startswith("source_")]
+    return " AND ".join(
+        f'(n."{c}" IS NULL OR t."{c}" = n."{c}")' if c in keep else f't."{c}" IS NOT DISTINCT FROM n."{c}"'
+        for c in cols)
+
+
+def _carry_over(con: Any, table: str, key: list[str], tbl: pa.Table) -> pa.Table:
+    """Fill the KEEP_IF_MISSING columns of ``tbl`` that are NULL from the stored rows."""
+    keep = KEEP_IF_MISSING.get(table, ())
+    if not keep or not any(tbl[c].null_count for c in keep):
+        return tbl
+    con.register("_bl_cmp", tbl.select(key))
+    try:
+        sel = ", ".join(f"t.{c}" for c in (*key, *keep))
+        cond = " AND ".join(f"t.{k} = n.{k}" for k in key)
+        res = con.execute(f"SELECT {sel} FROM {table} t JOIN _bl_cmp n ON {cond}")
+        # DuckDB ≥ 2 names it to_arrow_table; 1.x fetch_arrow_table
+        old = getattr(res, "to_arrow_table", None) or res.fetch_arrow_table
+        old = old()
+    finally:
+        _unregister(con, "_bl_cmp")
+    if old.num_rows == 0:
+        return tbl
+    pos = pc.index_in(tbl[key[0]], value_set=old[key[0]])
+    for c in keep:
+        stored = pc.take(old[c], pos)
+        i = tbl.column_names.index(c)
+        tbl = tbl.set_column(i, c, pc.coalesce(tbl[c], stored))
+    return tbl
+
+
+def _upsert(con: Any, table: str, key: list[str], tbl: pa.Table, children: Iterable[str] = ()) -> tuple[int, int]:
+    """Delete the stored rows of ``table`` whose key is in ``tbl`` (and their children) before the new
+    rows go in; return (rows that existed, rows that existed unchanged)."""
+    cond = " AND ".join(f"t.{k} = n.{k}" for k in key)
+    con.register("_bl_cmp", tbl)
+    try:
+        n_old, n_same = con.execute(
+            f"SELECT count(*), count(*) FILTER (WHERE {_same_condition(table, key)}) "
+            f"FROM {table} t JOIN _bl_cmp n ON {cond}").fetchall()[0]
+        for child in children:  # children can exist without a parent row: delete them either way
+            con.execute(f"DELETE FROM {child} WHERE {key[0]} IN (SELECT {key[0]} FROM _bl_cmp)").fetchall()
+        if n_old:
+            con.execute(f"DELETE FROM {table} t USING _bl_cmp n WHERE {cond}").fetchall()
+    finally:
+        _unregister(con, "_bl_cmp")
+    return int(n_old or 0), int(n_same or 0)
+
+
+def write_batch(store: Store, batch: Batch, *, source_file: str, sha256: str, run_id: str) -> WriteResult:
+    """Write one file's batch in one transaction (all or nothing) and record it in ``sources``."""
+    written: dict[str, int] = {}
+    n_old = n_same = 0
+    plan: list[tuple[str, list[str], list[str]]] = [
+        ("messages", ["message_id"], ["deliveries", "targeting"]),
+        ("audiences", ["audience_id"], ["audience_attrs"]),
+        ("exposures", ["audience_id", "message_id"], []),
+        ("sponsor_spend", ["report", "row_key"], []),
+    ]
+    with store.transaction() as con:
+        for table, key, children in plan:
+            if not batch.n_rows(table):
+                continue
+            n_in = batch.n_rows(table)
+            tbl = _last_occurrence(batch.to_arrow(table), key)
+            tbl = _carry_over(con, table, key, tbl)
+            old, same = _upsert(con, table, key, tbl, children)
+            if table == batch.kind:
+                n_old, n_same = old, same
+            _insert(con, table, tbl)
+            written[table] = tbl.num_rows
+            keep = tbl["_row"].combine_chunks()
+            for child in children:
+                if batch.n_rows(child):
+                    ctbl = batch.to_arrow(child)
+                    if len(keep) != n_in:
+                        ctbl = ctbl.filter(pc.is_in(ctbl["_row"], value_set=keep))
+                    _insert(con, child, ctbl)
+                    written[child] = ctbl.num_rows
+        if batch.rejects:
+            seen: dict[tuple[int, str], Reject] = {}
+            for r in batch.rejects:
+                seen.setdefault((r.line, r.field), r)
+            rtbl = pa.table({
+                "source_file": pa.array([source_file] * len(seen), _S),
+                "source_sha256": pa.array([sha256] * len(seen), _S),
+                "line": pa.array([k[0] for k in seen], _I),
+                "field": pa.array([k[1] for k in seen], _S),
+                "reason": pa.array([r.reason for r in seen.values()], _S),
+                "raw": pa.array([r.raw for r in seen.values()], _S),
+            })
+            _insert(con, "rejects", rtbl, mode="INSERT OR IGNORE")
+            written["rejects"] = rtbl.num_rows
+        con.execute(
+            "INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [sha256, source_file, batch.format, batch.kind, batch.rows_read, batch.kept,
+             len(batch.rejects), datetime.now(UTC).replace(tzinfo=None), run_id],
+        ).fetchall()
+    distinct = written.get(batch.kind, 0)
+    return WriteResult(kept=batch.kept, rejected=len(batch.rejects), added=distinct - n_old,
+                       updated=n_old - n_same, skipped=n_same + (batch.kept - distinct), written=written)

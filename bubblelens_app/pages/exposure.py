@@ -1,0 +1,92 @@
+"""Exposure: who receives which narratives (heatmap), cross-cutting exposure, segregation, diversity,
+and the echo-chamber plot. Clicking a heatmap cell opens the ads behind it."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from bubblelens.present.exposure import global_metrics, pivot, segment_metrics
+from bubblelens_app import data, state
+from bubblelens_app.figures import chart
+
+ADS = "bubblelens_app/pages/ads.py"
+
+
+def _heatmap(scheme: str, long: pd.DataFrame) -> None:
+    N = pivot(long)
+    P = N.div(N.sum(axis=1), axis=0)
+    st.subheader("Share of each narrative in what each segment receives")
+    st.caption("Rows: segments (suppressed ones left out); columns: narratives; colour: share of the "
+               "segment's impressions. Click a cell to open its ads.")
+    fig = px.imshow(P, aspect="auto", color_continuous_scale="Blues", labels={"color": "share"})
+    fig.update_layout(height=max(320, 28 * len(P) + 160))
+    ev = chart(fig, long, key="heatmap", filename=f"exposure_{scheme}", on_select="rerun",
+               selection_mode="points")
+    points = getattr(getattr(ev, "selection", None), "points", None) or []
+    if points:
+        pt = points[0]
+        if pt.get("x") is not None and pt.get("y") is not None:
+            state.open_filtered(ADS, scheme=scheme, segment=str(pt["y"]), narrative=str(pt["x"]))
+    with st.form("open_cell"):
+        st.markdown("**Open the ads of one cell**")
+        c1, c2 = st.columns(2)
+        seg = c1.selectbox("Segment", list(P.index), key="cell_segment")
+        narr = c2.selectbox("Narrative", list(P.columns), key="cell_narrative")
+        if st.form_submit_button("Open ads"):
+            state.open_filtered(ADS, scheme=scheme, segment=seg, narrative=narr)
+
+
+def render() -> None:
+    state.require_store()
+    st.title("Exposure")
+    scheme = state.scheme()
+    if scheme is None:
+        st.info("No segments yet: run `bubblelens segment`.")
+        return
+    st.caption(f"Scheme **{scheme}** (change it in the sidebar).")
+    long = data.query("exposure_matrix", scheme)
+    if long.empty:
+        st.info("No impressions can be attributed to this scheme's segments yet (needs scores and "
+                "deliveries or exposures).")
+        return
+    _heatmap(scheme, long)
+
+    camp_long = data.query("exposure_matrix", scheme, task="camp")
+    seg = segment_metrics(pivot(long), pivot(camp_long))
+    measured = data.query("metrics_table", "metrics_segments", scheme=scheme)
+    st.subheader("Cross-cutting exposure and diversity per segment")
+    if len(measured):
+        st.caption("From the measure stage, with bootstrap intervals.")
+        st.dataframe(measured, hide_index=True)
+    else:
+        st.caption("Point estimates (run `bubblelens measure` for intervals). Home lean: the position of the "
+                   "dominant camp a segment receives.")
+    if "cross_cutting" in seg:
+        cc = seg.dropna(subset=["cross_cutting"]).sort_values("cross_cutting")
+        chart(px.bar(cc, x="cross_cutting", y="segment_id", orientation="h", color="home_camp"), cc,
+              key="cc_bar", filename=f"cross_cutting_{scheme}")
+    st.dataframe(seg, hide_index=True)
+
+    st.subheader("Segregation")
+    g = global_metrics(pivot(long), seg)
+    glob = data.query("metrics_table", "metrics_global", scheme=scheme)
+    if len(glob):
+        st.dataframe(glob, hide_index=True)
+    c = st.columns(4)
+    for col, (k, label) in zip(c, [("theil_m", "Theil M (nats)"), ("theil_m_normalized", "Theil M / H(K)"),
+                                   ("isolation", "Isolation (right vs left)"),
+                                   ("echo_chamber", "Echo-chamber corr.")], strict=True):
+        col.metric(label, "—" if g[k] is None else f"{g[k]:.3f}")
+
+    if {"lean", "received_slant"} <= set(seg.columns):
+        st.subheader("Echo chamber: home lean against the slant received")
+        ec = seg.dropna(subset=["lean", "received_slant"])
+        fig = px.scatter(ec, x="lean", y="received_slant", size="camp_impressions", hover_name="segment_id",
+                         color="home_camp", range_x=[-1.05, 1.05], range_y=[-1.05, 1.05])
+        fig.add_shape(type="line", x0=-1, y0=-1, x1=1, y1=1, line={"dash": "dot", "color": "grey"})
+        chart(fig, ec, key="echo", filename=f"echo_chamber_{scheme}")
+
+
+render()

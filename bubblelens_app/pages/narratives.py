@@ -1,0 +1,101 @@
+"""Narratives: codebook and discovered, their weight, representative ads, over time; promote one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from bubblelens_app import data, state
+from bubblelens_app.figures import chart
+
+
+def _codebook() -> pd.DataFrame:
+    """The default codebook as a table (empty when the classify stage is not installed)."""
+    try:
+        from bubblelens.classify import load_codebook
+
+        cb = load_codebook()
+    except Exception:
+        return pd.DataFrame()
+    rows = []
+    for n in getattr(cb, "narratives", []):
+        label = getattr(n, "labels", None) or getattr(n, "label", None) or {}
+        rows.append({"id": getattr(n, "id", ""),
+                     "label": label.get("en") if isinstance(label, dict) else str(label),
+                     "description": getattr(n, "description", "")})
+    return pd.DataFrame(rows)
+
+
+def _promote(narrative_id: str, name: str, codebook: str) -> None:
+    from bubblelens.segment import promote
+    from bubblelens.store import Store
+
+    path = state.db_path()
+    assert path is not None
+    with Store.open(path, read_only=True) as store:
+        entry = promote(codebook, narrative_id, name=name, store=store)
+    st.success(f"Promoted {narrative_id} as {entry['id']!r} into {codebook}. "
+               "Re-run `bubblelens classify --codebook` with it to score every message against it.")
+
+
+def render() -> None:
+    state.require_store()
+    st.title("Narratives")
+    summ = data.query("narrative_summary")
+    if summ.empty:
+        st.info("No narrative scores yet: run `bubblelens classify`.")
+    else:
+        st.subheader("Ads per narrative")
+        metric = st.radio("Measure", ["ads", "impressions"], horizontal=True, key="narr_measure")
+        fig = px.bar(summ, x="label", y=metric, hover_data=["mean_p", "share"])
+        chart(fig, summ, key="narr_bar", filename="narratives")
+
+        st.subheader("Over time")
+        unit = st.selectbox("Period", ["week", "day", "month"], key="narr_unit")
+        ot = data.query("narrative_over_time", unit=unit)
+        if len(ot):
+            chart(px.line(ot, x="period", y="ads", color="label"), ot, key="narr_time", filename="narratives_time")
+
+        st.subheader("Representative ads")
+        labels = list(summ["label"])
+        chosen = st.selectbox("Narrative", labels, key="narr_pick")
+        reps = data.query("representative_ads", chosen, n=5)
+        for r in reps.itertuples():
+            st.caption(f"{r.sponsor or '—'} · p = {r.p:.2f} · {r.message_id}")
+            st.text(r.text)  # ad text: always plain text
+        if st.button("Open these ads", key="narr_open"):
+            state.open_filtered("bubblelens_app/pages/ads.py", narrative=chosen, scheme=state.scheme())
+
+    cb = _codebook()
+    if len(cb):
+        with st.expander(f"Codebook ({len(cb)} narratives)"):
+            st.dataframe(cb, hide_index=True)
+
+    st.subheader("Discovered narratives")
+    disc = data.query("discovered")
+    if disc.empty:
+        st.caption("None: run `bubblelens discover` to cluster the messages the codebook leaves unassigned.")
+        return
+    show = disc.assign(keywords=disc["keywords"].map(", ".join))
+    st.dataframe(show[["narrative_id", "size", "keywords"]], hide_index=True)
+    pick = st.selectbox("Discovered narrative", list(disc["narrative_id"]), key="disc_pick")
+    row = disc.set_index("narrative_id").loc[pick]
+    for t in row["representatives"][:5]:
+        st.text(t)
+    with st.form("promote"):
+        st.markdown("**Promote into a codebook** (the classify stage scores every message against it next run)")
+        name = st.text_input("Name", key="promote_name")
+        default_cb = str(Path(state.db_path() or ".").with_name("codebook.yaml"))
+        codebook = st.text_input("Codebook file (created from the default when missing)", value=default_cb,
+                                 key="promote_codebook")
+        if st.form_submit_button("Promote") and name.strip():
+            try:
+                _promote(pick, name.strip(), codebook)
+            except Exception as e:
+                st.error(str(e))
+
+
+render()

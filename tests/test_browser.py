@@ -1,0 +1,173 @@
+"""The app in a real browser: ``streamlit run app.py`` on localhost, driven by Playwright with Debian's
+Chromium (no browser download). Visits every page, goes from a heatmap cell to the filtered ads, saves
+screenshots to ``artifacts/screenshots/``, and proves that ad text holding ``<script>`` and
+``<img onerror>`` is shown as text and runs nothing.
+
+Needs ``/usr/bin/chromium`` (``scripts/install_browser.sh``) and the ``playwright`` package.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from bubblelens.present.queries import CELL_KEY
+from bubblelens.present.synthetic import XSS_TEXTS, build_synthetic_store
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = ROOT / "artifacts" / "screenshots"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+PAGES = [("", "Overview"), ("narratives", "Narratives"), ("segments", "Segments"), ("exposure", "Exposure"),
+         ("ads", "Ads"), ("upload", "Upload"), ("methods", "Methods")]
+
+if not Path(CHROMIUM).exists():
+    pytest.skip("no /usr/bin/chromium: run scripts/install_browser.sh", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("browser") / "synthetic.duckdb"
+    build_synthetic_store(path, n_ads=1500, n_audiences=600, seed=3)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def server(store: str) -> Iterator[str]:
+    port = _free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1", "--", "--db", store],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                out = proc.stdout.read().decode() if proc.stdout else ""
+                pytest.fail(f"streamlit did not start: {out[-2000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture()
+def page(browser: object) -> Iterator[object]:
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
+    pg = ctx.new_page()
+    pg.dialogs = []
+    pg.on("dialog", lambda d: (pg.dialogs.append(d.message), d.dismiss()))
+    yield pg
+    ctx.close()
+
+
+def _settle(pg: object, title: str) -> None:
+    pg.get_by_role("heading", name=title, exact=True).first.wait_for(timeout=60_000)  # type: ignore[attr-defined]
+    # Wait until the script has finished running (the status widget disappears).
+    pg.wait_for_function(  # type: ignore[attr-defined]
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+    pg.wait_for_timeout(500)  # type: ignore[attr-defined]
+
+
+def _choose(pg: object, label: str, value: str, *, sidebar: bool = False) -> None:
+    scope = pg.locator('[data-testid="stSidebar"]') if sidebar else pg  # type: ignore[attr-defined]
+    box = scope.locator('[data-testid="stSelectbox"]').filter(has_text=label).first
+    box.click()
+    pg.keyboard.type(value)  # type: ignore[attr-defined]
+    pg.keyboard.press("Enter")  # type: ignore[attr-defined]
+    pg.wait_for_timeout(300)  # type: ignore[attr-defined]
+
+
+def test_every_page_renders_in_a_browser(server: str, page: object) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for path, title in PAGES:
+        page.goto(f"{server}/{path}")  # type: ignore[attr-defined]
+        _settle(page, title)
+        assert page.locator('[data-testid="stException"]').count() == 0, title  # type: ignore[attr-defined]
+        page.screenshot(path=str(SHOTS / f"{title.lower()}.png"), full_page=True)  # type: ignore[attr-defined]
+    assert page.dialogs == []  # type: ignore[attr-defined]
+
+
+def test_heatmap_cell_opens_the_filtered_ads(server: str, page: object, store: str) -> None:
+    page.goto(f"{server}/exposure")  # type: ignore[attr-defined]
+    _settle(page, "Exposure")
+    heat = page.locator(".js-plotly-plot").first  # type: ignore[attr-defined]
+    heat.scroll_into_view_if_needed()
+    drag = heat.locator(".nsewdrag").first
+    box = drag.bounding_box()
+    assert box is not None
+    # A cell well inside the grid: a quarter across, a third down.
+    page.mouse.click(box["x"] + box["width"] * 0.27, box["y"] + box["height"] * 0.35)  # type: ignore[attr-defined]
+    page.wait_for_url(re.compile(r".*/ads$"), timeout=60_000)  # type: ignore[attr-defined]
+    _settle(page, "Ads")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "heatmap_to_ads.png"), full_page=True)  # type: ignore[attr-defined]
+    caption = page.get_by_text(re.compile(r"^Filters: ")).first.inner_text()  # type: ignore[attr-defined]
+    m = re.search(r"narrative = ([^,]+), scheme = cells, segment = (.+)$", caption.strip())
+    assert m, caption
+    narrative, segment = m.group(1), m.group(2)
+    shown = page.get_by_text(re.compile(r"ads match")).first.inner_text()  # type: ignore[attr-defined]
+    with duckdb.connect(store, read_only=True) as con:
+        (expected,) = con.execute(
+            f"""SELECT count(DISTINCT d.message_id) FROM deliveries d
+                JOIN scores s ON s.message_id = d.message_id AND s.task = 'narrative'
+                WHERE {CELL_KEY} = ? AND s.label = ?""", [segment, narrative]).fetchone()  # type: ignore[misc]
+    assert int(re.search(r"([\d,]+) ads", shown).group(1).replace(",", "")) == expected > 0  # type: ignore[union-attr]
+
+
+def test_ad_text_with_script_and_onerror_is_inert_text(server: str, page: object) -> None:
+    page.goto(f"{server}/ads")  # type: ignore[attr-defined]
+    _settle(page, "Ads")
+    _choose(page, "Sponsor", "Page NFP 00", sidebar=True)
+    _settle(page, "Ads")
+    for i, text in enumerate(XSS_TEXTS):
+        _choose(page, "Ad", f"xss{i}")
+        _settle(page, "Ads")
+        shown = page.locator('[data-testid="stText"]').filter(has_text=text[:20])  # type: ignore[attr-defined]
+        assert shown.count() >= 1 and text in shown.first.inner_text()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "xss_as_text.png"), full_page=True)  # type: ignore[attr-defined]
+    assert page.evaluate("() => window.__xss") is None  # type: ignore[attr-defined]
+    assert page.locator('img[src="x"]').count() == 0  # type: ignore[attr-defined]
+    assert page.dialogs == []  # type: ignore[attr-defined]
