@@ -22,22 +22,22 @@ def _cli_db(argv: list[str]) -> str | None:
     return args.db
 
 
-st.set_page_config(page_title="BubbleLens", page_icon="🔎", layout="wide")
+st.set_page_config(page_title="BubbleLens", page_icon=":material/search:", layout="wide")
 state.init(_cli_db(sys.argv[1:]))
 state.apply_pending()
 
 PAGES = "bubblelens_app/pages/"
 nav = st.navigation({
     "Explore": [
-        st.Page(PAGES + "overview.py", title="Overview", icon="📊", default=True),
-        st.Page(PAGES + "narratives.py", title="Narratives", icon="🗣️"),
-        st.Page(PAGES + "segments.py", title="Segments", icon="👥"),
-        st.Page(PAGES + "exposure.py", title="Exposure", icon="🌡️"),
-        st.Page(PAGES + "ads.py", title="Ads", icon="📰"),
+        st.Page(PAGES + "overview.py", title="Overview", icon=":material/dashboard:", default=True),
+        st.Page(PAGES + "narratives.py", title="Narratives", icon=":material/campaign:"),
+        st.Page(PAGES + "segments.py", title="Segments", icon=":material/groups:"),
+        st.Page(PAGES + "exposure.py", title="Exposure", icon=":material/grid_on:"),
+        st.Page(PAGES + "ads.py", title="Ads", icon=":material/article:"),
     ],
     "Data": [
-        st.Page(PAGES + "upload.py", title="Upload", icon="⬆️"),
-        st.Page(PAGES + "methods.py", title="Methods", icon="📐"),
+        st.Page(PAGES + "upload.py", title="Upload", icon=":material/upload_file:"),
+        st.Page(PAGES + "methods.py", title="Methods", icon=":material/functions:"),
     ],
 })
 state.sidebar()

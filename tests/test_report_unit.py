@@ -150,3 +150,38 @@ def test_compare_numbers_lists_each_difference() -> None:
     b = flatten_numbers({"x": {"value": 0.5 + 1e-13, "ci": [0.4, 0.61]}, "s": "a", "y": 1})
     diff = compare_numbers(a, b)
     assert [d.key for d in diff] == ["x/ci/1", "y"]
+
+
+def test_cli_verify_exit_status(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    import bubblelens.report as report
+    from bubblelens.cli import main
+    from bubblelens.report.manifest import Mismatch, VerifyResult
+
+    m = tmp_path / "r.manifest.json"
+    m.write_text("{}", encoding="utf-8")
+    monkeypatch.setattr(report, "verify_manifest", lambda p: VerifyResult(ok=True, n_checked=3))
+    res = CliRunner().invoke(main, ["report", "--verify", str(m)])
+    assert res.exit_code == 0 and "all 3 numbers match" in res.output
+    monkeypatch.setattr(report, "verify_manifest", lambda p: VerifyResult(
+        ok=False, mismatches=[Mismatch("measure/global/theil_m/value", 0.4, 0.5)], n_checked=3))
+    res = CliRunner().invoke(main, ["report", "--verify", str(m)])
+    assert res.exit_code == 1
+    assert "measure/global/theil_m/value: recorded 0.4, re-run 0.5" in res.output
+
+
+def test_cli_report_writes_html_and_manifest(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from bubblelens.cli import main
+    from bubblelens.report import pipeline
+
+    monkeypatch.setattr(pipeline, "get_measure", lambda st, scheme, **kw: (_measure(), True))
+    db = store.path
+    store.close()
+    out = tmp_path / "cli.html"
+    res = CliRunner().invoke(main, ["report", "--db", db, "--out", str(out), "--scheme", "cells:region"])
+    assert res.exit_code == 0, res.output
+    assert out.exists() and (tmp_path / "cli.manifest.json").exists() and (tmp_path / "cli_files").is_dir()
+    assert "ran `bubblelens measure` first" in res.output

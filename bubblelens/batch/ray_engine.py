@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -105,12 +106,15 @@ def run_ray(input: str | Path, out: str | Path, *, settings: ScoreSettings, addr
                 n = ds.count()
                 rows = ray.data.range(n).map_batches(
                     lambda b: {_ROW: b["id"]}, batch_format="numpy")
-                ds = ds.zip(rows)
+                with warnings.catch_warnings():  # deprecated for 2.64; exact here (preserve_order)
+                    warnings.simplefilter("ignore")
+                    ds = ds.zip(rows)
             if concurrency is None:
-                concurrency = max(1, int(ray.available_resources().get("CPU", 1)))
+                # One CPU is left to the read and write tasks: actors holding every CPU starve them.
+                concurrency = max(1, int(ray.cluster_resources().get("CPU", 1)) - 1)
             scored = ds.map_batches(ScorerActor, fn_constructor_kwargs={"settings": settings.to_dict()},
                                     batch_size=settings.chunk_size, batch_format="pandas",
-                                    concurrency=concurrency)
+                                    compute=ray.data.ActorPoolStrategy(size=concurrency))
             tmp = work / ".ray-write.tmp"
             shutil.rmtree(tmp, ignore_errors=True)
             scored.write_parquet(str(tmp))

@@ -53,3 +53,9 @@ main.add_command(report)
 from .measure import measure  # noqa: E402
 
 main.add_command(measure)
+
+from .classify import classify, evaluate, train  # noqa: E402
+
+main.add_command(classify)
+main.add_command(train)
+main.add_command(evaluate)

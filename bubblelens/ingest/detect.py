@@ -51,6 +51,9 @@ def detect_format(src: DecodedFile) -> str:
         return "table"
     text = src.head
     if text.lstrip()[:1] in ("{", "["):
+        end = src.data.find(b"\n", 0, 1 << 26)
+        if end > len(text):  # a first line longer than the head (a huge field): parse that line whole
+            text = src.data[:end].decode("utf-8-sig", errors="replace")
         obj = _first_json_object(text)
         if isinstance(obj, list):
             obj = next((x for x in obj if isinstance(x, dict)), None)

@@ -10,7 +10,6 @@ names, DSA fields, unknown fields, mixed types) is read row-wise entirely: same 
 
 from __future__ import annotations
 
-import unicodedata
 from typing import Any
 
 import pyarrow as pa
@@ -83,21 +82,28 @@ def _dates(arr: Any) -> tuple[Any, Any]:
     return out, odd if bad is None else pc.or_(bad, odd)
 
 
-def _text(bodies: list[Any], titles: list[Any], descs: list[Any]) -> list[str]:
-    out = []
-    norm = unicodedata.normalize
-    for b, t, d in zip(bodies, titles, descs, strict=True):
-        seen: set[str] = set()
-        parts = []
-        for p in (b or []) + (t or []) + (d or []):
-            if p is None:
-                continue
-            s = norm("NFC", p.replace("\xa0", " ")).strip()
-            if s and s not in seen:
-                seen.add(s)
-                parts.append(s)
-        out.append("\n\n".join(parts))
-    return out
+def _text(lists: list[Any], n: int) -> pa.Array:
+    """The de-duplicated join (order kept) of each row's bodies, link titles and descriptions,
+    column-wise: NFC, no-break spaces to spaces, trimmed, empty parts and repeats dropped; "" when
+    nothing is left (same rule as the row-wise reader)."""
+    flats, parents = [], []
+    for arr in lists:
+        if pa.types.is_list(arr.type):
+            flats.append(pc.list_flatten(arr).cast(pa.string()))
+            parents.append(pc.list_parent_indices(arr).cast(pa.int64()))
+    if not flats:
+        return pa.array([""] * n, pa.string())
+    flat = pa.concat_arrays([f.combine_chunks() if isinstance(f, pa.ChunkedArray) else f for f in flats])
+    par = pa.concat_arrays([p.combine_chunks() if isinstance(p, pa.ChunkedArray) else p for p in parents])
+    part = pc.utf8_trim_whitespace(pc.utf8_normalize(pc.replace_substring(flat, "\xa0", " "), "NFC"))
+    t = pa.table({"par": par, "s": part, "gi": pa.array(range(len(part)), pa.int64())})
+    t = t.filter(pc.greater(pc.utf8_length(t["s"]), 0))
+    first = t.group_by(["par", "s"], use_threads=False).aggregate([("gi", "min")])
+    first = first.sort_by([("par", "ascending"), ("gi_min", "ascending")])
+    agg = first.group_by("par", use_threads=False).aggregate([("s", "list")])
+    joined = pc.binary_join(agg["s_list"], "\n\n")
+    pos = pc.index_in(pa.array(range(n), pa.int64()), value_set=agg["par"])
+    return pc.fill_null(pc.take(joined, pos), "")
 
 
 def read_fast(src: DecodedFile) -> tuple[dict[str, pa.Table], list[int], int] | None:
@@ -134,7 +140,7 @@ def _build(tbl: pa.Table, src: DecodedFile) -> tuple[dict[str, pa.Table], list[i
                 raise _NotFast
             if pc.any(pc.is_null(pc.list_flatten(tbl[c]))).as_py():
                 raise _NotFast
-    bad = pc.or_(bad, pc.fill_null(pc.equal(tbl["id"], ""), False))
+    bad = pc.or_(bad, pc.fill_null(pc.equal(pc.utf8_length(tbl["id"]), 0), False))
     ranges: dict[str, tuple[Any, Any]] = {}
     for c in _RANGES:
         if c not in tbl.column_names:
@@ -207,13 +213,10 @@ def _build(tbl: pa.Table, src: DecodedFile) -> tuple[dict[str, pa.Table], list[i
     bad_idx = pc.indices_nonzero(bad).to_pylist()
     keep = pc.invert(bad)
     ids = tbl["id"]
-    bodies = _col(tbl, "ad_creative_bodies", n).to_pylist()
-    titles = _col(tbl, "ad_creative_link_titles", n).to_pylist()
-    descs = _col(tbl, "ad_creative_link_descriptions", n).to_pylist()
-    texts = _text(bodies, titles, descs)
-    text_arr = pa.array(texts, pa.string())
+    text_arr = _text([_col(tbl, c, n) for c in ("ad_creative_bodies", "ad_creative_link_titles",
+                                                 "ad_creative_link_descriptions")], n)
     has_text = pc.greater(pc.utf8_length(text_arr), 0)
-    hashes = pa.array([text_hash(t) if t else None for t in texts], pa.string())
+    hashes = pa.array([text_hash(t) if t else None for t in text_arr.to_pylist()], pa.string())
     url = _col(tbl, "ad_snapshot_url", n).cast(pa.string())
     url = pc.replace_substring_regex(url, r"&access_token(=[^&#]*)?", "")
     url = pc.replace_substring_regex(url, r"\?access_token(=[^&#]*)?&?", "?")
@@ -261,7 +264,8 @@ def _build(tbl: pa.Table, src: DecodedFile) -> tuple[dict[str, pa.Table], list[i
     schema = SCHEMAS["messages"]
     msgs = pa.table({k: pc.cast(cols[k], schema[k]) for k in schema})
     msgs = msgs.append_column("_row", pa.array(range(n), pa.int64()))
-    msgs = msgs.filter(keep)
+    if bad_idx:
+        msgs = msgs.filter(keep)
     dparts = []
     for c, (parents, share, lab) in dists.items():
         kind = "demographic" if c == "demographic_distribution" else "region"
@@ -276,7 +280,7 @@ def _build(tbl: pa.Table, src: DecodedFile) -> tuple[dict[str, pa.Table], list[i
             "country": pa.nulls(m, pa.string()),
             "share": share, "count": pa.nulls(m, pa.int64()), "_row": parents64,
         })
-        dparts.append(d.filter(pc.take(keep, parents64)))
+        dparts.append(d.filter(pc.take(keep, parents64)) if bad_idx else d)
     out = {"messages": msgs}
     if dparts:
         out["deliveries"] = pa.concat_tables(dparts)

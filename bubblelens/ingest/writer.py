@@ -220,10 +220,9 @@ def _carry_over(con: Any, table: str, key: list[str], tbl: pa.Table) -> pa.Table
     try:
         sel = ", ".join(f"t.{c}" for c in (*key, *keep))
         cond = " AND ".join(f"t.{k} = n.{k}" for k in key)
-        res = con.execute(f"SELECT {sel} FROM {table} t JOIN _bl_cmp n ON {cond}")
-        # DuckDB ≥ 2 names it to_arrow_table; 1.x fetch_arrow_table
-        old = getattr(res, "to_arrow_table", None) or res.fetch_arrow_table
-        old = old()
+        rel = con.sql(f"SELECT {sel} FROM {table} t JOIN _bl_cmp n ON {cond}")
+        # DuckDB ≥ 2 names it to_arrow_table; 1.x arrow
+        old = rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()
     finally:
         _unregister(con, "_bl_cmp")
     if old.num_rows == 0:

@@ -91,7 +91,7 @@ class ExposureData:
 
     def dense_weights(self) -> FloatArray:
         w = self.weights
-        return np.asarray(w.toarray() if sp.issparse(w) else w, dtype=np.float64)
+        return np.asarray(w.toarray() if isinstance(w, sp.spmatrix | sp.sparray) else w, dtype=np.float64)
 
     def support(self) -> tuple[IntArray, IntArray]:
         """Per segment: number of distinct ads and of distinct sponsors with a positive weight."""
@@ -144,7 +144,7 @@ try:  # the compiled accumulation kernels (numba ships with umap-learn)
     from numba import njit, prange
 
     @njit(parallel=True, cache=True, fastmath=True)
-    def _accumulate_dense(D, z, v, n_cols, n_threads):  # type: ignore[no-untyped-def]  # pragma: no cover
+    def _accumulate_dense(D, z, v, n_cols, n_threads):  # pragma: no cover
         M, R = v.shape
         S = D.shape[1]
         L = z.shape[2]
@@ -166,7 +166,7 @@ try:  # the compiled accumulation kernels (numba ships with umap-learn)
         return part.sum(axis=0)
 
     @njit(parallel=True, cache=True, fastmath=True)
-    def _accumulate_csr(indptr, indices, data, z, v, n_cols, n_seg, n_threads):  # type: ignore[no-untyped-def]  # pragma: no cover
+    def _accumulate_csr(indptr, indices, data, z, v, n_cols, n_seg, n_threads):  # pragma: no cover
         M, R = v.shape
         L = z.shape[2]
         part = np.zeros((n_threads, R, n_cols, n_seg))
@@ -193,7 +193,7 @@ try:  # the compiled accumulation kernels (numba ships with umap-learn)
     _INV21 = 1.0 / (1 << 21)
 
     @njit(inline="always")
-    def _pick(cum, u):  # type: ignore[no-untyped-def]  # pragma: no cover
+    def _pick(cum, u):  # pragma: no cover
         t = 0
         n = cum.shape[0] - 1
         while t < n and u > cum[t]:
@@ -201,7 +201,7 @@ try:  # the compiled accumulation kernels (numba ships with umap-learn)
         return t
 
     @njit(parallel=True, cache=True, fastmath=True)
-    def _replicates_dense(D, llo, span, spn, W, raw, cum_n, idx_n, cum_c, idx_c,  # type: ignore[no-untyped-def]
+    def _replicates_dense(D, llo, span, spn, W, raw, cum_n, idx_n, cum_c, idx_c,
                           n_cols, n_threads):  # pragma: no cover
         M, R = raw.shape
         S = D.shape[1]
@@ -231,7 +231,7 @@ try:  # the compiled accumulation kernels (numba ships with umap-learn)
         return part.sum(axis=0)
 
     @njit(parallel=True, cache=True, fastmath=True)
-    def _replicates_csr(indptr, indices, data, llo, span, spn, W, raw, cum_n, idx_n,  # type: ignore[no-untyped-def]
+    def _replicates_csr(indptr, indices, data, llo, span, spn, W, raw, cum_n, idx_n,
                         cum_c, idx_c, n_cols, n_seg, n_threads):  # pragma: no cover
         M, R = raw.shape
         part = np.zeros((n_threads, R, n_cols, n_seg))
@@ -267,7 +267,7 @@ except ImportError:  # pragma: no cover - numba is a dependency of umap-learn
     _HAVE_NUMBA = False
 
 
-def _accumulate(data: ExposureData, z: IntArray, v: FloatArray, n_cols: int) -> FloatArray:
+def _accumulate(data: ExposureData, z: NDArray[np.int32], v: FloatArray, n_cols: int) -> FloatArray:
     """``out[r, s, k] = Σ_m D[m, s] v[m, r] Σ_j 1[z[m, r, j] = k]`` for a chunk of replicates."""
     w = data.weights
     n_seg = len(data.segments)

@@ -73,7 +73,8 @@ def declared_lean(store: Store, members: pd.DataFrame, segment_ids: list[str], *
         raise MeasureError(f"no audience declares {attribute!r}: give --lean FILE or let the lean be circular")
     m = members.merge(attrs, left_on="member_id", right_on="audience_id")
     m = m[m["value"].notna() & (m["value"].astype(str).str.strip() != "")]
-    camps, values = [], []
+    camps: list[str | None] = []
+    values: list[float] = []
     for s in segment_ids:
         vals = m.loc[m["segment_id"] == s, "value"].astype(str).str.strip().str.lower().tolist()
         if not vals:

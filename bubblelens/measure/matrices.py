@@ -56,7 +56,8 @@ def label_distribution(label: str | None, p: float | None, topk: str | None) -> 
     lacks it, ``unassigned`` gets the row's ``p`` and the listed labels share the rest in proportion.
     No ``topk``: the label with probability 1.
 
-    >>> label_distribution("pensions", 0.7, '[["pensions", 0.7], ["jobs", 0.2]]')
+    >>> d = label_distribution("pensions", 0.7, '[["pensions", 0.7], ["jobs", 0.2]]')
+    >>> {k: round(v, 6) for k, v in d.items()}
     {'pensions': 0.7, 'jobs': 0.2, 'unassigned': 0.1}
     """
     items: list[tuple[str, float]] = []
@@ -97,7 +98,7 @@ class SegmentTable:
 
 def _segments(store: Store, name: str, *, k_min: int) -> SegmentTable:
     seg = store.con.execute(
-        "SELECT segment_id, label, size, suppressed FROM segments WHERE scheme = ? ORDER BY segment_id",
+        "SELECT segment_id, label, size, suppressed, extra FROM segments WHERE scheme = ? ORDER BY segment_id",
         [name]).df()
     mem = store.con.execute("SELECT member_id, segment_id FROM segment_members WHERE scheme = ?", [name]).df()
     people = not name.startswith("cells")
@@ -105,8 +106,18 @@ def _segments(store: Store, name: str, *, k_min: int) -> SegmentTable:
     if people:
         under |= seg["size"].fillna(0) < k_min
     kept = seg[~under]
+    # the segmentation merged segments under its floor into ``other``: count those it merged
+    n_under = 0
+    for sid, extra in zip(seg.loc[under, "segment_id"], seg.loc[under, "extra"], strict=True):
+        merged = None
+        if sid == "other" and isinstance(extra, str):
+            try:
+                merged = json.loads(extra).get("merged")
+            except (ValueError, AttributeError):
+                merged = None
+        n_under += int(merged) if isinstance(merged, int) else 1
     return SegmentTable(name, kept["segment_id"].astype(str).tolist(), kept["label"].astype(str).tolist(),
-                        kept["size"].fillna(0).to_numpy(np.int64), int(under.sum()),
+                        kept["size"].fillna(0).to_numpy(np.int64), n_under,
                         mem[mem["segment_id"].isin(set(kept["segment_id"]))])
 
 
@@ -137,7 +148,7 @@ def _cells_weights(store: Store, segs: SegmentTable, msg_index: pd.Index) -> tup
     count = d["count"].astype("float64")
     is_count_row = share.isna() & count.notna()
     val = np.where(is_count_row, count, share).astype(np.float64)
-    rows = msg_index.get_indexer(d["message_id"])
+    rows = msg_index.get_indexer(pd.Index(d["message_id"]))
     ok = ~np.isnan(val)
     w = sp.csr_matrix((val[ok], (rows[ok], d["segment_id"].map(col).to_numpy()[ok])),
                       shape=(len(msg_index), len(segs.ids)))
@@ -152,7 +163,7 @@ def _exposure_weights(store: Store, segs: SegmentTable, msg_index: pd.Index) -> 
     col = {s: i for i, s in enumerate(segs.ids)}
     ex = ex[ex["message_id"].isin(msg_index)]
     return sp.csr_matrix((ex["count"].astype(np.float64).to_numpy(),
-                          (msg_index.get_indexer(ex["message_id"]), ex["segment_id"].map(col).to_numpy())),
+                          (msg_index.get_indexer(pd.Index(ex["message_id"])), ex["segment_id"].map(col).to_numpy())),
                          shape=(len(msg_index), len(segs.ids)))
 
 
@@ -213,7 +224,7 @@ def load_exposure_data(store: Store, *, scheme: str, by: str | None = None, k_mi
         for mid in idx:
             if g is not None and mid in g.index:
                 r = g.loc[mid]
-                out.append(label_distribution(r["label"], None if pd.isna(r["p"]) else float(r["p"]),
+                out.append(label_distribution(None if pd.isna(r["label"]) else str(r["label"]), None if pd.isna(r["p"]) else float(r["p"]),
                                               None if pd.isna(r["topk"]) else str(r["topk"])))
             else:
                 missing += 1
@@ -221,13 +232,14 @@ def load_exposure_data(store: Store, *, scheme: str, by: str | None = None, k_mi
         dists[task] = out
     notes["messages"] = len(idx)
     notes["labels_missing"] = missing
-    cols = {t: sorted({k for d in dists[t] for k in d if k != UNASSIGNED}) + [UNASSIGNED] for t in dists}
+    cols = {t: [*sorted({k for d in dists[t] for k in d if k != UNASSIGNED}), UNASSIGNED] for t in dists}
     n_idx, n_p = _compact(dists["narrative"], cols["narrative"])
     c_idx, c_p = _compact(dists["camp"], cols["camp"])
     sponsor_codes = pd.factorize(sponsors)[0].astype(np.int64)
     # dense weights are faster in the kernel when most cells are filled
     weights: Any = w.toarray() if w.nnz > 0.3 * w.shape[0] * max(w.shape[1], 1) else w
-    data = ExposureData(weights=weights, lower=lower, upper=upper, sponsor=sponsor_codes,
+    data = ExposureData(weights=weights, lower=np.asarray(lower, dtype=np.float64),
+                        upper=np.asarray(upper, dtype=np.float64), sponsor=sponsor_codes,
                         narr_idx=n_idx, narr_p=n_p, camp_idx=c_idx, camp_p=c_p, segments=segs.ids,
                         narratives=cols["narrative"], camps=cols["camp"], message_ids=list(idx))
     if scheme == "cells":

@@ -22,7 +22,7 @@ import pandas as pd
 from ..errors import MeasureError
 from ..store import Store
 from . import metrics as mt
-from .bootstrap import ExposureData, bootstrap, expected_matrices, intervals, jackknife, permutation_null
+from .bootstrap import ExposureData, bootstrap, intervals, jackknife, permutation_null
 from .lean import HomeLean, circular_lean, declared_lean, external_lean, position_of
 from .matrices import UNASSIGNED, impression_matrices, load_exposure_data, stored_scheme
 
@@ -241,6 +241,11 @@ def measure_store(store: Store, *, scheme: str, by: str | None = None, lean: str
     g["n_boot"] = n_boot
     g["seed"] = seed
     result["global"] = g
+    from .funnel import funnel
+
+    result["funnel"] = funnel(store, data, scheme_name=segs.scheme, labels=segs.labels, home_camp=home.camp)
+    for seg, row in zip(result["segments"], result["funnel"] or [], strict=False):
+        seg["funnel"] = {k: v for k, v in row.items() if k != "segment"}
     timings["total_s"] = time.perf_counter() - t0
     result["timings"] = {k: round(v, 3) for k, v in timings.items()}
     _write(store, result, run_id=run_id, started=started, params={
@@ -262,6 +267,10 @@ def metrics_frame(result: Mapping[str, Any]) -> pd.DataFrame:
         for kind in ("camp_share", "narrative_share"):
             for k, v in seg[kind].items():
                 rows.append({**base, "metric": f"{kind}:{k}", "value": v, "ci_low": None, "ci_high": None})
+        for stage, e in (seg.get("funnel") or {}).items():
+            rows.append({**base, "metric": f"funnel:{stage}", "value": e["value"], "ci_low": None, "ci_high": None})
+            rows.append({**base, "metric": f"funnel_cross_cutting:{stage}", "value": e["cross_cutting"],
+                         "ci_low": None, "ci_high": None})
     return pd.DataFrame(rows, columns=["scheme", "segment_id", "segment", "impressions", "few_ads",
                                        "home_lean_source", "metric", "value", "ci_low", "ci_high"])
 

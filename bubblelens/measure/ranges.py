@@ -55,7 +55,7 @@ def draw_impressions(lower: ArrayLike, upper: ArrayLike, n_draws: int,
     ``exp(ln lo + u (ln hi − ln lo))`` with ``u ~ U(0, 1)`` and ``(lo, hi)`` from :func:`bounds`.
 
     >>> x = draw_impressions([10, 5], [1000, 5], 4, np.random.default_rng(0))
-    >>> bool(((x[0] >= 10) & (x[0] <= 1000)).all()), x[1].tolist()
+    >>> bool(((x[0] >= 10) & (x[0] <= 1000)).all()), x[1].round(9).tolist()
     (True, [5.0, 5.0, 5.0, 5.0])
     """
     lo, hi = bounds(lower, upper)

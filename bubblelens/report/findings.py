@@ -109,7 +109,7 @@ def concentrated_narratives(measure: dict[str, Any], *, n: int = 3, top_k: int =
         return []
     N = imp[:, None] * P
     w = imp / imp.sum()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for j, k in enumerate(cols):
         if k in exclude or N[:, j].sum() <= 0:
             continue
@@ -119,7 +119,7 @@ def concentrated_narratives(measure: dict[str, Any], *, n: int = 3, top_k: int =
         rows.append({"narrative": k, "js": js, "impressions": float(N[:, j].sum()),
                      "top_segments": [labels[i] for i in top],
                      "top_share": float(q[top].sum()), "base_share": float(w[top].sum())})
-    rows.sort(key=lambda r: (-r["js"], r["narrative"]))
+    rows.sort(key=lambda r: (-float(r["js"]), str(r["narrative"])))
     return rows[:n]
 
 
@@ -171,9 +171,10 @@ def _messages_frame(store: Store) -> pd.DataFrame:
 
 
 def _top_ads(frame: pd.DataFrame, n: int) -> list[dict[str, Any]]:
-    g = frame.groupby("message_id", as_index=False)["impressions"].sum()
+    g = pd.DataFrame(frame.groupby("message_id", as_index=False)["impressions"].sum())
     g = g.sort_values(["impressions", "message_id"], ascending=[False, True]).head(n)
-    return g.to_dict("records")
+    return [{"message_id": str(m), "impressions": float(v)}
+            for m, v in zip(g["message_id"], g["impressions"], strict=True)]
 
 
 def discovered_narratives(store: Store, *, n: int = 5, n_keywords: int = 6,
@@ -247,11 +248,11 @@ def build_findings(store: Store, measure: dict[str, Any], *, scheme: str, n_segm
         return out
 
     def sponsors(frame: pd.DataFrame) -> list[dict[str, Any]]:
-        g = frame.groupby("sponsor", as_index=False)["impressions"].sum()
+        g = pd.DataFrame(frame.groupby("sponsor", as_index=False)["impressions"].sum())
         total = float(g["impressions"].sum()) or 1.0
         g = g.sort_values(["impressions", "sponsor"], ascending=[False, True]).head(n_sponsors)
-        return [{"sponsor": r.sponsor, "impressions": float(r.impressions),
-                 "share": float(r.impressions) / total} for r in g.itertuples()]
+        return [{"sponsor": str(sp_), "impressions": float(v), "share": float(v) / total}
+                for sp_, v in zip(g["sponsor"], g["impressions"], strict=True)]
 
     segment_ids = _segment_ids(measure, msi)
     for iso in f.isolated:

@@ -98,7 +98,12 @@ def _scheme_matches(stage: str, params: dict[str, Any], scheme: str | None) -> b
             return False
         return base != "declared" or not by or params.get("by") in (None, by)
     if stage == "measure":
-        return bool(params["scheme"] == scheme)
+        from ..measure.matrices import stored_scheme
+
+        try:
+            return bool(stored_scheme(params["scheme"], params.get("by")) == scheme)
+        except BubbleLensError:
+            return False
     return True
 
 

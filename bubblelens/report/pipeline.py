@@ -69,7 +69,7 @@ def load_measure(store: Store, scheme: str) -> dict[str, Any] | None:
     for r in glob.itertuples(index=False):
         e: dict[str, Any] = {"value": num(r.value), "ci": [num(r.ci_low), num(r.ci_high)]}
         if r.extra:
-            e.update({k: v for k, v in json.loads(r.extra).items() if k not in e})
+            e.update({k: v for k, v in json.loads(str(r.extra)).items() if k not in e})
         if num(r.p_value) is not None:
             e["p_value"] = num(r.p_value)
         g_out[str(r.metric)] = e
@@ -100,9 +100,9 @@ def ingest(store: Store, path: Path, params: dict[str, Any]) -> str | None:
     type, mapping, ``--map`` pairs, strict), as ``bubblelens ingest`` did. Returns the error, if any."""
     from ..ingest import ingest_paths
 
-    kw = {k: params.get(k) for k in ("format", "kind", "audience_type", "mapping", "strict")
-          if params.get(k) is not None}
-    rep = ingest_paths(store, [path], map_pairs=tuple(params.get("map") or ()), **kw)
+    rep = ingest_paths(store, [path], format=params.get("format"), kind=params.get("kind"),
+                       audience_type=params.get("audience_type"), mapping=params.get("mapping"),
+                       map_pairs=tuple(params.get("map") or ()), strict=bool(params.get("strict")))
     errors = [f.error for f in rep.files if f.error]
     return errors[0] if errors else None
 
@@ -188,7 +188,8 @@ def few_ads(measure: dict[str, Any]) -> int:
 
 
 def funnel_rows(measure: dict[str, Any]) -> list[dict[str, Any]]:
-    """Rows ``{segment, supply, targeted, delivered}`` when the measurement has a funnel, else []."""
+    """Rows ``{segment, supply, targeted, delivered, cc_supply, cc_targeted, cc_delivered}`` (ads at each
+    stage and the cross-cutting share of those ads) when the measurement has a funnel, else []."""
     f = measure.get("funnel")
     rows: list[dict[str, Any]] = []
     if isinstance(f, list):
@@ -196,14 +197,17 @@ def funnel_rows(measure: dict[str, Any]) -> list[dict[str, Any]]:
     elif isinstance(f, dict):
         rows = [{"segment": k, **v} for k, v in f.items() if isinstance(v, dict)]
     if not rows:
-        rows = [{"segment": s["segment"], **s["funnel"]} for s in measure.get("segments", [])
-                if isinstance(s.get("funnel"), dict)]
+        rows = [{"segment": s["segment"], **s["funnel"],
+                 **{f"cc_{k}": v for k, v in (s.get("funnel_cross_cutting") or {}).items()}}
+                for s in measure.get("segments", []) if isinstance(s.get("funnel"), dict)]
     out = []
     for r in rows:
-        vals = {}
+        vals: dict[str, Any] = {}
         for st in ("supply", "targeted", "delivered"):
             v = r.get(st)
             vals[st] = v.get("value") if isinstance(v, dict) else v
+            cc = v.get("cross_cutting") if isinstance(v, dict) else r.get(f"cc_{st}")
+            vals[f"cc_{st}"] = cc
         if any(isinstance(v, int | float) for v in vals.values()):
             out.append({"segment": str(r["segment"]), **vals})
     return out

@@ -197,11 +197,13 @@ def _write(store: Store, out: Path, measure: dict[str, Any], findings: Findings,
     pct = lambda x: _fmt_pct(x, lang)  # noqa: E731
     num = lambda x: _fmt_num(x, lang)  # noqa: E731
 
+    circular = pipeline.is_circular(measure)
     iso = []
     for f in findings.isolated:
         ci = f.get("ci") or [f["value"], f["value"]]
-        iso.append({**f, "sentence": S["isolated_sentence"].format(
-            segment=f["segment"], value=pct(f["value"]), low=pct(ci[0]), high=pct(ci[1]))})
+        sentence = S["isolated_sentence"].format(segment=f["segment"], value=pct(f["value"]), low=pct(ci[0]),
+                                                 high=pct(ci[1]))
+        iso.append({**f, "sentence": sentence + (" " + S["circular_short"] if circular else "")})
     conc = []
     for f in findings.concentrated:
         conc.append({**f, "sentence": S["concentrated_sentence"].format(
@@ -272,7 +274,8 @@ def _write(store: Store, out: Path, measure: dict[str, Any], findings: Findings,
         packages_json=json.dumps(manifest["packages"], sort_keys=True),
         inputs=[{**i, "name": Path(str(i["path"])).name} for i in manifest["inputs"]],
         rejects=_rejects(store), manifest_sentence=S["manifest_sentence"].format(manifest=mpath.name),
-        limitations=_limitations(store, measure, scheme, S), pct=pct, num=num,
+        limitations=_limitations(store, measure, scheme, S), pct=pct, num=num, funnel=funnel,
+        ratio=lambda a, b: pct(float(a) / float(b)) if a is not None and b else "—",
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")

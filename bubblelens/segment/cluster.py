@@ -9,10 +9,12 @@ learned state ends in ``_``). Pipeline, for rows ``X`` (L2-normalized embeddings
    cosine distance, then HDBSCAN with ``prediction_data=True``;
 3. every other row goes through ``UMAP.transform`` and ``hdbscan.approximate_predict``; ``fitted_`` records
    which rows were fitted and which assigned;
-4. granularity: HDBSCAN's clusters are merged by agglomerating their centroids (average linkage on cosine
-   distance, in the original embedding space) down to ``n_segments``, or, when ``n_segments`` is None,
-   down to ``max_segments`` only if HDBSCAN found more. The merge tree is kept (``linkage_``,
-   ``cluster_to_segment_``) so a reader can drill down from a segment to its HDBSCAN clusters.
+4. granularity: HDBSCAN's clusters are merged by agglomerating their centroids in the original
+   embedding space with Ward's criterion weighted by cluster size (merging ``a`` and ``b`` costs
+   ``n_a n_b / (n_a + n_b) · ‖c_a − c_b‖²``, so small fringe clusters join their nearest large one
+   before two large, distinct clusters merge) down to ``n_segments``, or, when ``n_segments`` is None,
+   down to ``max_segments`` only if HDBSCAN found more. The merge tree is kept (``linkage_``, scipy's
+   format, and ``cluster_to_segment_``) so a reader can drill down from a segment to its clusters.
 
 Noise stays noise: a row HDBSCAN cannot place gets label ``-1`` and is counted in ``outlier_share_``.
 """
@@ -23,13 +25,13 @@ import time
 from typing import Any
 
 import numpy as np
-from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.cluster.hierarchy import fcluster
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils import check_random_state
 
 from ..errors import SegmentError
 
-__all__ = ["InterestClusterer", "default_min_cluster_size"]
+__all__ = ["InterestClusterer", "default_min_cluster_size", "weighted_ward_linkage"]
 
 NOISE = -1
 
@@ -48,6 +50,35 @@ def _unique_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     view = np.ascontiguousarray(X).view(np.dtype((np.void, X.dtype.itemsize * X.shape[1]))).ravel()
     _, first, inverse = np.unique(view, return_index=True, return_inverse=True)
     return first, inverse.ravel()
+
+
+def weighted_ward_linkage(centroids: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Ward agglomeration of clusters given by their centroids and sizes, as a scipy linkage matrix.
+
+    At each step the pair with the least increase of within-cluster variance,
+    ``Δ(a, b) = n_a n_b / (n_a + n_b) · ‖c_a − c_b‖²``, is merged (centroid: size-weighted mean); the
+    height recorded is ``sqrt(2 Δ)`` as in scipy's Ward, so heights never decrease; the fourth column
+    counts the clusters (leaves) under each merge, as scipy expects.
+    """
+    C = [np.asarray(c, dtype=np.float64) for c in centroids]
+    n = [float(x) for x in sizes]
+    leaves = [1] * len(C)
+    active = list(range(len(C)))
+    Z = np.zeros((max(len(C) - 1, 0), 4))
+    for step in range(len(C) - 1):
+        A = np.stack([C[i] for i in active])
+        w = np.array([n[i] for i in active])
+        d2 = ((A[:, None, :] - A[None, :, :]) ** 2).sum(-1)
+        cost = (w[:, None] * w[None, :]) / (w[:, None] + w[None, :]) * d2
+        np.fill_diagonal(cost, np.inf)
+        ia, ib = np.unravel_index(int(np.argmin(cost)), cost.shape)
+        a, b = active[ia], active[ib]
+        Z[step] = [min(a, b), max(a, b), np.sqrt(2 * cost[ia, ib]), leaves[a] + leaves[b]]
+        C.append((n[a] * C[a] + n[b] * C[b]) / (n[a] + n[b]))
+        n.append(n[a] + n[b])
+        leaves.append(leaves[a] + leaves[b])
+        active = [i for i in active if i not in (a, b)] + [len(C) - 1]
+    return Z
 
 
 def _normalize(X: np.ndarray) -> np.ndarray:
@@ -176,7 +207,7 @@ class InterestClusterer(ClusterMixin, BaseEstimator):
         return np.asarray(lab, dtype=np.int64), np.asarray(prob, dtype=np.float64)
 
     def _merge(self, X: np.ndarray) -> None:
-        """Agglomerate HDBSCAN cluster centroids (average linkage, cosine) into segments.
+        """Agglomerate HDBSCAN clusters (size-weighted Ward on centroids) into segments.
 
         Segments are renumbered 0.. by decreasing number of rows, so ``0`` is always the largest.
         """
@@ -188,11 +219,11 @@ class InterestClusterer(ClusterMixin, BaseEstimator):
             self.cluster_to_segment_ = np.zeros(0, dtype=np.int64)
             self.centroids_ = np.zeros((0, X.shape[1]), dtype=np.float32)
             return
-        centroids = _normalize(np.stack([X[self.cluster_labels_ == c].mean(axis=0)
-                                         for c in range(n_clusters)]))
-        self.centroids_ = centroids.astype(np.float32)
+        means = np.stack([X[self.cluster_labels_ == c].mean(axis=0) for c in range(n_clusters)])
+        sizes = np.bincount(self.cluster_labels_[self.cluster_labels_ >= 0], minlength=n_clusters)
+        self.centroids_ = _normalize(means).astype(np.float32)
         if n_clusters >= 2:
-            self.linkage_ = linkage(centroids, method="average", metric="cosine")
+            self.linkage_ = weighted_ward_linkage(means, sizes)
         if n_clusters > target and self.linkage_ is not None:
             groups = fcluster(self.linkage_, t=target, criterion="maxclust") - 1
         else:

