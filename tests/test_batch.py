@@ -19,7 +19,7 @@ from bubblelens.errors import ScoreError
 
 FAKE = "bubblelens.batch.fake:make_fake_scorer"
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "meta_ad_library_api"
-WORDS = "la retraite prix essence immigration sécurité climat école santé impôts emploi europe".split()
+WORDS = ["la", "retraite", "prix", "essence", "immigration", "sécurité", "climat", "école", "santé", "impôts", "emploi", "europe"]
 
 
 def make_texts(n: int, seed: int = 0) -> list[str]:
@@ -193,7 +193,7 @@ def test_empty_directory_is_used(tmp_path: Path, ads: pd.DataFrame) -> None:
 
 def test_missing_text_column_names_the_columns(tmp_path: Path, ads: pd.DataFrame) -> None:
     ads.to_parquet(tmp_path / "a.parquet")
-    with pytest.raises(ScoreError, match="no text column 'text'.*ad_id, body, page"):
+    with pytest.raises(ScoreError, match=r"no text column 'text'.*ad_id, body, page"):
         score_file(tmp_path / "a.parquet", tmp_path / "o.parquet", settings=settings(text_column="text"))
 
 

@@ -26,7 +26,7 @@ N_CHUNKS = N_ROWS // CHUNK
 @pytest.fixture(scope="module")
 def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rng = np.random.default_rng(3)
-    words = "prix retraite climat école frontière impôt santé europe ferme logement".split()
+    words = ["prix", "retraite", "climat", "école", "frontière", "impôt", "santé", "europe", "ferme", "logement"]
     texts = [" ".join(rng.choice(words, int(rng.integers(1, 30)))) for _ in range(N_ROWS)]
     path = tmp_path_factory.mktemp("lib") / "ads.parquet"
     pd.DataFrame({"body": texts}).to_parquet(path, row_group_size=70)  # groups straddle chunks
@@ -94,7 +94,7 @@ def test_single_parquet_is_absent_or_complete_at_every_kill(library: Path, tmp_p
     rng = random.Random(7)
     out = tmp_path / "scores.parquet"
     ref = reference(library, tmp_path)
-    for k in sorted(rng.sample(range(1, N_CHUNKS), 3)) + [N_CHUNKS]:
+    for k in [*sorted(rng.sample(range(1, N_CHUNKS), 3)), N_CHUNKS]:
         kill_at(library, out, k, rng.uniform(0.0, 0.05))
         if out.exists():  # only ever the whole result
             pd.testing.assert_frame_equal(pd.read_parquet(out), ref)

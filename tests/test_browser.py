@@ -31,6 +31,7 @@ CHROMIUM = "/usr/bin/chromium"
 SHOTS = ROOT / "artifacts" / "screenshots"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
+TIMEOUT = 180_000  # ms; generous: CI machines are shared
 PAGES = [("", "Overview"), ("narratives", "Narratives"), ("segments", "Segments"), ("exposure", "Exposure"),
          ("ads", "Ads"), ("upload", "Upload"), ("methods", "Methods")]
 
@@ -103,11 +104,10 @@ def page(browser: object) -> Iterator[object]:
 
 
 def _settle(pg: object, title: str) -> None:
-    pg.get_by_role("heading", name=title, exact=True).first.wait_for(timeout=60_000)  # type: ignore[attr-defined]
-    # Wait until the script has finished running (the status widget disappears).
-    pg.wait_for_function(  # type: ignore[attr-defined]
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
-    pg.wait_for_timeout(500)  # type: ignore[attr-defined]
+    """Wait for the page titled ``title`` and for its script run to finish."""
+    pg.get_by_role("heading", name=title, exact=True).first.wait_for(timeout=TIMEOUT)  # type: ignore[attr-defined]
+    pg.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]',  # type: ignore[attr-defined]
+                         timeout=TIMEOUT)
 
 
 def _choose(pg: object, label: str, value: str, *, sidebar: bool = False) -> None:
@@ -141,7 +141,7 @@ def test_heatmap_cell_opens_the_filtered_ads(server: str, page: object, store: s
     # A cell well inside the grid: a quarter across, a third down.
     page.mouse.move(box["x"] + box["width"] * 0.27, box["y"] + box["height"] * 0.35)  # type: ignore[attr-defined]
     page.mouse.click(box["x"] + box["width"] * 0.27, box["y"] + box["height"] * 0.35)  # type: ignore[attr-defined]
-    page.get_by_role("heading", name="Ads", exact=True).first.wait_for(timeout=60_000)  # type: ignore[attr-defined]
+    page.get_by_role("heading", name="Ads", exact=True).first.wait_for(timeout=TIMEOUT)  # type: ignore[attr-defined]
     assert page.url.endswith("/ads")  # type: ignore[attr-defined]
     _settle(page, "Ads")
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -163,11 +163,11 @@ def test_ad_text_with_script_and_onerror_is_inert_text(server: str, page: object
     page.goto(f"{server}/ads")  # type: ignore[attr-defined]
     _settle(page, "Ads")
     _choose(page, "Sponsor", "Page NFP 00", sidebar=True)
-    page.get_by_text("sponsor = Page NFP 00").first.wait_for(timeout=60_000)  # type: ignore[attr-defined]
+    page.get_by_text("sponsor = Page NFP 00").first.wait_for(timeout=TIMEOUT)  # type: ignore[attr-defined]
     for i, text in enumerate(XSS_TEXTS):
         _choose(page, "Ad", f"xss{i}")
         shown = page.locator('[data-testid="stText"]').filter(has_text=text[-20:]).first  # type: ignore[attr-defined]
-        shown.wait_for(timeout=60_000)
+        shown.wait_for(timeout=TIMEOUT)
         assert shown.inner_text() == text  # the markup itself is on screen, as characters
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "xss_as_text.png"), full_page=True)  # type: ignore[attr-defined]

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import ScoreError
-from .manifest import MANIFEST_NAME, Manifest, fingerprint_input
+from .manifest import Manifest, fingerprint_input
 from .readers import detect_format, iter_chunks
 from .scorer import ScorerFactory, ScorerLike, ScoreSettings, score_chunk
 

@@ -54,7 +54,7 @@ def fingerprint_file(path: str | Path) -> dict[str, Any]:
     h = hashlib.sha256()
     with p.open("rb") as fh:
         if st.st_size <= 4 * _MiB:
-            for block in iter(lambda: fh.read(_MiB), b""):
+            while block := fh.read(_MiB):
                 h.update(block)
             mode = "full"
         else:
@@ -81,7 +81,7 @@ def sha256_path(path: str | Path) -> str:
     for f in files:
         h.update(str(f.relative_to(p) if f != p else f.name).encode())
         with f.open("rb") as fh:
-            for block in iter(lambda fh=fh: fh.read(_MiB), b""):
+            while block := fh.read(_MiB):
                 h.update(block)
     return h.hexdigest()
 

@@ -37,7 +37,7 @@ _MISSING = "The Ray engine needs Ray: install bubblelens[ray] (pip install 'bubb
 def _import_ray() -> Any:
     try:
         import ray
-        import ray.data  # noqa: F401
+        import ray.data
     except ImportError as e:
         raise ScoreError(_MISSING) from e
     return ray

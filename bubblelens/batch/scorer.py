@@ -116,7 +116,7 @@ def load_scorer_factory(spec: str | None) -> ScorerFactory:
         raise ScoreError(f"cannot load scorer factory {spec!r}: {e}") from e
     if not callable(factory):
         raise ScoreError(f"scorer factory {spec!r} is not callable")
-    return factory  # type: ignore[no-any-return]
+    return factory
 
 
 def _topk_json(v: Any) -> str:

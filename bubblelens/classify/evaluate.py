@@ -32,7 +32,7 @@ __all__ = ["DEFAULT_TRUTH", "cross_validate", "evaluate_frame", "evaluate_store"
 DEFAULT_TRUTH = Path(__file__).resolve().parents[2] / "data" / "fixtures" / "truth" / "messages.csv"
 
 
-def cross_validate(texts: Sequence[str], y: Sequence[str], embeddings: np.ndarray | None, *,
+def cross_validate(texts: Sequence[str], y: Sequence[str] | np.ndarray, embeddings: np.ndarray | None, *,
                    task: str = "narrative", features: str = "hybrid", C: float = 10.0, folds: int = 5,
                    random_state: int = 0) -> dict[str, Any]:
     """Held-out predictions of a supervised head by stratified k-fold; macro-F1, accuracy, per-class F1."""

@@ -58,7 +58,8 @@ def classify_store(store: Store, *, codebook: Codebook | str | Path | None = Non
     enc_ids = {"narrative": scorer.narrative_clf.encoder_id_, "camp": scorer.camp_clf.encoder_id_}
     rows["encoder_id"] = rows["task"].map(enc_ids)
     rows["run_id"] = run_id
-    counts = {f"{task}:{src}": int(n) for (task, src), n in rows.groupby(["task", "source"]).size().items()}
+    counts = {f"{t}:{s}": int(n) for t, s, n in rows.groupby(["task", "source"]).size().reset_index().itertuples(
+        index=False)}
     with store.transaction() as con:
         con.execute("DELETE FROM scores")
         con.register("_bl_scores", rows)

@@ -103,7 +103,7 @@ class LinearHead(ClassifierMixin, BaseEstimator):
                 doc[f"{name}_vocabulary"] = {k: int(v) for k, v in vec.vocabulary_.items()}
                 arrays[f"{name}_idf"] = vec.idf_
         (out / "head.json").write_text(json.dumps(doc, ensure_ascii=False, sort_keys=True), encoding="utf-8")
-        np.savez_compressed(out / "head.npz", **arrays)
+        np.savez_compressed(out / "head.npz", **arrays)  # type: ignore[arg-type]
 
     @classmethod
     def from_files(cls, path: str | Path) -> tuple[LinearHead, dict[str, Any]]:

@@ -78,12 +78,12 @@ class PrototypeClassifier(ClassifierMixin, BaseEstimator):
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}")
         P = np.asarray(P, dtype=np.float32)
-        y = np.asarray(list(y), dtype=object)
-        self.classes_ = np.array(list(dict.fromkeys(y.tolist())), dtype=object)
+        y_list = [str(v) for v in y]
+        self.classes_ = np.asarray(list(dict.fromkeys(y_list)), dtype=object)
         index = {c: i for i, c in enumerate(self.classes_)}
         self.prototypes_ = P
-        self.proto_class_ = np.array([index[c] for c in y], dtype=np.int64)
-        kinds_arr = np.asarray(list(kinds) if kinds is not None else ["example"] * len(y), dtype=object)
+        self.proto_class_ = np.array([index[c] for c in y_list], dtype=np.int64)
+        kinds_arr = np.asarray(list(kinds) if kinds is not None else ["example"] * len(y_list), dtype=object)
         ex = np.flatnonzero(kinds_arr == "example")
         # Leave-one-out scores of the codebook's examples: the calibration set (no labelled messages).
         loo = None

@@ -59,3 +59,8 @@ from .classify import classify, evaluate, train  # noqa: E402
 main.add_command(classify)
 main.add_command(train)
 main.add_command(evaluate)
+
+from .run import demo, run  # noqa: E402
+
+main.add_command(run)
+main.add_command(demo)

@@ -30,18 +30,20 @@ __all__ = ["measure"]
 @click.option("--n-perm", type=click.IntRange(min=0), default=499, show_default=True,
               help="Permutations for the segregation p-value.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--interval", type=click.Choice(["percentile", "bca"]), default="percentile", show_default=True,
+              help="Bootstrap interval (docs/metrics.md: why percentile is the default).")
 @click.option("--k-min", type=click.IntRange(min=1), default=10, show_default=True,
               help="Privacy floor: segments with fewer people are never shown.")
 @click.option("--impressions-min", type=float, default=100.0, show_default=True,
               help="Privacy floor: segments with fewer impressions are never shown.")
 def measure(db: str, scheme: str, by: str | None, lean: str | None, as_json: bool, out: Path | None,
-            n_boot: int, n_perm: int, seed: int, k_min: int, impressions_min: float) -> None:
+            n_boot: int, n_perm: int, seed: int, interval: str, k_min: int, impressions_min: float) -> None:
     """Which segments receive which narratives, and how exposed each is to the other side."""
     from ..measure.pipeline import measure_store, write_parquet
 
     with Store.open(db) as store:
         result = measure_store(store, scheme=scheme, by=by, lean=lean, n_boot=n_boot, seed=seed,
-                               k_min=k_min, impressions_min=impressions_min, n_perm=n_perm)
+                               k_min=k_min, impressions_min=impressions_min, n_perm=n_perm, interval=interval)
     for w in result["warnings"]:
         click.echo(w, err=True)
     if out is not None:

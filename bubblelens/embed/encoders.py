@@ -62,7 +62,9 @@ def _batches(n: int, size: int, progress: bool, desc: str) -> Any:
 
 
 def _threads(threads: int | None) -> int:
-    return int(threads) if threads else max(1, os.cpu_count() or 1)
+    """Threads for BLAS / ONNX Runtime: ``threads``, else $BUBBLELENS_THREADS, else the number of CPUs."""
+    env = os.environ.get("BUBBLELENS_THREADS", "")
+    return int(threads) if threads else int(env) if env.isdigit() and int(env) > 0 else max(1, os.cpu_count() or 1)
 
 
 class USEm3Encoder:
@@ -210,7 +212,8 @@ class SentenceTransformerEncoder:
     def _export(self, out: Path) -> None:
         import torch
 
-        hf = self._st[0].auto_model.eval()
+        hf: Any = self._st[0].auto_model
+        hf.eval()
 
         class _Wrap(torch.nn.Module):
             def __init__(self, m: Any) -> None:

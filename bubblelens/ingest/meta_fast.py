@@ -10,13 +10,13 @@ names, DSA fields, unknown fields, mixed types) is read row-wise entirely: same 
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from ..store import text_hash
 from .text import DecodedFile
 from .writer import SCHEMAS
 
@@ -216,7 +216,9 @@ def _build(tbl: pa.Table, src: DecodedFile) -> tuple[dict[str, pa.Table], list[i
     text_arr = _text([_col(tbl, c, n) for c in ("ad_creative_bodies", "ad_creative_link_titles",
                                                  "ad_creative_link_descriptions")], n)
     has_text = pc.greater(pc.utf8_length(text_arr), 0)
-    hashes = pa.array([text_hash(t) if t else None for t in text_arr.to_pylist()], pa.string())
+    sha1 = hashlib.sha1  # inlined store.text_hash (same key: SHA-1 of the UTF-8 text, hex)
+    hashes = pa.array([sha1(t.encode("utf-8")).hexdigest() if t else None for t in text_arr.to_pylist()],
+                      pa.string())
     url = _col(tbl, "ad_snapshot_url", n).cast(pa.string())
     url = pc.replace_substring_regex(url, r"&access_token(=[^&#]*)?", "")
     url = pc.replace_substring_regex(url, r"\?access_token(=[^&#]*)?&?", "?")

@@ -412,7 +412,7 @@ def jackknife(data: ExposureData, statistic: Statistic, *, max_groups: int = 100
 
 
 def intervals(theta: FloatArray, boot: FloatArray, jack: FloatArray | None = None, *,
-              level: float = 0.95) -> tuple[FloatArray, FloatArray, str]:
+              level: float = 0.95, method: str = "percentile") -> tuple[FloatArray, FloatArray, str]:
     """Confidence intervals from bootstrap replicates ``boot`` (leading axis = replicates).
 
     BCa (Efron 1987) when jackknife values are given: bias correction ``z0 = Φ⁻¹(#{θ* < θ̂}/B)``,
@@ -426,8 +426,10 @@ def intervals(theta: FloatArray, boot: FloatArray, jack: FloatArray | None = Non
     valid = ~np.isnan(b)
     lo_p = np.nanquantile(b, alpha, axis=0) if valid.any() else np.full(th.shape, np.nan)
     hi_p = np.nanquantile(b, 1 - alpha, axis=0) if valid.any() else np.full(th.shape, np.nan)
-    if jack is None or len(jack) < 2:
+    if method == "percentile" or jack is None or len(jack) < 2:
         return lo_p, hi_p, "percentile"
+    if method != "bca":
+        raise MeasureError(f"unknown interval method {method!r}: percentile or bca")
     nb = valid.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         frac = (np.where(valid, b < th, False).sum(axis=0) + 0.5 * np.where(valid, b == th, False).sum(axis=0)) / nb

@@ -116,12 +116,13 @@ def _entry(value: float, lo: float, hi: float) -> dict[str, Any]:
 
 def measure_store(store: Store, *, scheme: str, by: str | None = None, lean: str | None = None,
                   n_boot: int = 1000, seed: int = 0, k_min: int = 10, impressions_min: float = 100.0,
-                  n_perm: int = 499, level: float = 0.95) -> dict[str, Any]:
+                  n_perm: int = 499, level: float = 0.95, interval: str = "percentile") -> dict[str, Any]:
     """Measure segment scheme ``scheme`` and write the metric tables; returns the JSON-ready result.
 
     ``lean``: ``None`` (declared when the panel has ``declared_lean``, otherwise circular), ``"declared"``,
     ``"circular"``, or the path of an external CSV/YAML table (:mod:`.lean`). Segments under the privacy
     floor (``k_min`` people, ``impressions_min`` impressions) are dropped before anything is computed.
+    ``interval``: ``percentile`` (default) or ``bca`` (docs/metrics.md says why percentile is the default).
     """
     started = datetime.now(UTC)
     t0 = time.perf_counter()
@@ -182,11 +183,11 @@ def measure_store(store: Store, *, scheme: str, by: str | None = None, lean: str
     boot = bootstrap(data, stat, n_boot=n_boot, seed=seed)
     timings["bootstrap_s"] = time.perf_counter() - t1
     t1 = time.perf_counter()
-    jack = jackknife(data, stat, seed=seed)
+    jack = jackknife(data, stat, seed=seed) if interval == "bca" else {}
     cis: dict[str, tuple[np.ndarray, np.ndarray, str]] = {}
     for k, v in point.items():
         if k in boot:
-            cis[k] = intervals(v, boot[k], jack.get(k), level=level)
+            cis[k] = intervals(v, boot[k], jack.get(k), level=level, method=interval)
         else:
             cis[k] = (np.full(np.shape(v), np.nan), np.full(np.shape(v), np.nan), "none")
     timings["intervals_s"] = time.perf_counter() - t1
@@ -250,7 +251,8 @@ def measure_store(store: Store, *, scheme: str, by: str | None = None, lean: str
     result["timings"] = {k: round(v, 3) for k, v in timings.items()}
     _write(store, result, run_id=run_id, started=started, params={
         "scheme": scheme, "by": by, "lean": lean, "n_boot": n_boot, "seed": seed, "k_min": k_min,
-        "impressions_min": impressions_min, "n_perm": n_perm, "level": level}, notes=notes, timings=timings)
+        "impressions_min": impressions_min, "n_perm": n_perm, "level": level,
+        "interval": interval}, notes=notes, timings=timings)
     return result
 
 

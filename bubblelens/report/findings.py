@@ -222,7 +222,7 @@ def _segment_ids(measure: dict[str, Any], msi: pd.DataFrame) -> dict[str, list[s
     return out
 
 
-def build_findings(store: Store, measure: dict[str, Any], *, scheme: str, n_segments: int = 3,
+def build_findings(store: Store, measure: dict[str, Any], *, scheme: str, n_segments: int = 5,
                    n_narratives: int = 3, n_ads: int = 3, n_sponsors: int = 3, top_k: int = 2,
                    k_min: int = 10, impressions_min: float = 100.0) -> Findings:
     """Findings of one measurement: isolated segments, concentrated narratives, their sponsors and ads."""

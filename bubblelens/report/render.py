@@ -25,7 +25,7 @@ from . import pipeline
 from .export import export_files, files_dir, measure_tables
 from .findings import Findings, build_findings, findings_numbers, segment_matrix
 from .i18n import strings
-from .manifest import build_manifest
+from .manifest import build_manifest, stage_runs
 
 __all__ = ["FORMULAS", "REFERENCES", "ReportResult", "build_report", "environment", "manifest_path"]
 
@@ -152,13 +152,16 @@ def _rejects(store: Store) -> list[dict[str, Any]]:
 
 
 def report_numbers(store: Store, measure: dict[str, Any], findings: Findings) -> dict[str, Any]:
-    """Every number the report shows: the measurement, the findings, the inputs' row counts."""
+    """Every number the report shows: the measurement, the findings, the inputs' row counts, and the
+    model ids and versions of the stages behind them (a re-run with another model version differs)."""
     inputs = store.con.execute(
         "SELECT path, rows_read, rows_kept, rows_rejected FROM sources ORDER BY path").fetchall()
     prov = {Path(str(p)).name: {"rows_read": a, "rows_kept": b, "rows_rejected": c} for p, a, b, c in inputs}
     shown = {k: v for k, v in measure.items() if k not in VOLATILE}
+    models = {st: r["models"] for st, r in stage_runs(store, str(measure.get("scheme") or "")).items()
+              if st in ("classify", "discover", "segment") and r["models"]}
     return json.loads(json.dumps({"measure": shown, "findings": findings_numbers(findings),
-                                  "provenance": prov}, default=str))
+                                  "provenance": prov, "models": models}, default=str))
 
 
 def build_report(store: Store | str | Path, out: str | Path, *, scheme: str = "cells", title: str | None = None,

