@@ -21,6 +21,7 @@ Tables (one line each; columns in :data:`SCHEMA`):
 - ``segments``        segments of each scheme, with size, label, suppression and stability flags
 - ``segment_members`` member (audience id or delivery cell) → segment, with probability and fitted flag
 - ``discovered``      narratives found beyond the codebook: keywords, representative messages, size
+- ``sponsor_spend``   spend per sponsor from reports that list no ads (Meta report CSV, Google advertiser stats)
 """
 
 from __future__ import annotations
@@ -172,10 +173,10 @@ class Store:
     # -- schema -------------------------------------------------------------------------------
     def schema_version(self) -> int | None:
         try:
-            row = self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            rows = self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
         except duckdb.CatalogException:
             return None
-        return int(row[0]) if row else None
+        return int(rows[0][0]) if rows else None
 
     def _check_version(self) -> None:
         v = self.schema_version()
@@ -218,14 +219,14 @@ class Store:
     # -- small helpers ------------------------------------------------------------------------
     @property
     def salt(self) -> str:
-        row = self.con.execute("SELECT value FROM meta WHERE key = 'salt'").fetchone()
-        if row is None:
+        rows = self.con.execute("SELECT value FROM meta WHERE key = 'salt'").fetchall()
+        if not rows:
             raise StoreError(f"{self.path} has no salt: not a BubbleLens store")
-        return str(row[0])
+        return str(rows[0][0])
 
     def get_meta(self, key: str) -> str | None:
-        row = self.con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
-        return None if row is None else str(row[0])
+        rows = self.con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchall()
+        return str(rows[0][0]) if rows else None
 
     def set_meta(self, key: str, value: str) -> None:
         self.con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
@@ -234,7 +235,7 @@ class Store:
         """Integer row counts of the main tables, plus what each later stage has written."""
         out: dict[str, Any] = {}
         for t in (*COUNTED_TABLES, "sources", "embeddings", "scores", "segments", "runs"):
-            out[t] = int(self.con.execute(f"SELECT count(*) FROM {t}").fetchone()[0])  # type: ignore[index]
+            out[t] = int(self.con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0])
         out["schema_version"] = self.schema_version()
         return out
 

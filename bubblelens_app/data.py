@@ -1,7 +1,8 @@
 """The only place the app queries: :mod:`bubblelens.present.queries` behind Streamlit's caches.
 
 Every query result is cached by ``st.cache_data`` under (store path, run key, query, arguments); the run
-key is the latest run id and the file's modification time, so a new run of any stage (or an upload's
+key is the latest run id and the file's modification time (the id is looked up again only when the file
+changes), so a new run of any stage (or an upload's
 pipeline) invalidates what was cached for that store, and an upload's temporary store (a path unique to
 its session) is never served to another session. The store is opened read-only for each query batch and
 closed at once, so a CLI stage can write it while the app is open. The encoder of the semantic search is
@@ -13,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -36,12 +38,20 @@ def connect(path: str) -> Iterator[duckdb.DuckDBPyConnection]:
         con.close()
 
 
+_RUN_IDS: dict[tuple[str, int, int, int], str | None] = {}
+
+
 def run_key(path: str) -> str:
-    """Cache key of a store's current content: latest run id and file modification time."""
-    st_ = os.stat(path)
-    with connect(path) as con:
-        rid = Q.latest_run_id(con)
-    return f"{rid}|{st_.st_mtime_ns}|{st_.st_size}"
+    """Cache key of a store's current content: its latest run id, found again whenever the file (or its
+    write-ahead log) changes, so a page served from the cache opens no connection at all."""
+    s = os.stat(path)
+    wal = Path(path + ".wal")
+    w = wal.stat().st_mtime_ns if wal.exists() else 0
+    k = (path, s.st_mtime_ns, s.st_size, w)
+    if k not in _RUN_IDS:
+        with connect(path) as con:
+            _RUN_IDS[k] = Q.latest_run_id(con)
+    return f"{_RUN_IDS[k]}|{s.st_mtime_ns}|{s.st_size}|{w}"
 
 
 @st.cache_data(show_spinner=False, max_entries=1024)

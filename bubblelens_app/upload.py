@@ -61,9 +61,9 @@ def _stages() -> list[tuple[str, Callable[[Any], Any]]]:
     except ImportError:
         pass
     try:
-        from bubblelens.measure import measure_store  # type: ignore[attr-defined]
+        from bubblelens.measure.pipeline import measure_store
 
-        out.append(("measure", lambda s: measure_store(s)))
+        out.append(("measure (delivery cells)", lambda s: measure_store(s, scheme="cells")))
     except ImportError:
         pass
     return out
@@ -98,6 +98,10 @@ def run_pipeline(file_path: Path, store_path: Path, *, format: str | None, map_p
                 lines.append(f"{name}: skipped ({e})")
     progress(1.0, "done")
     return lines
+
+
+def _step(bar: Any, fraction: float, what: str) -> None:
+    bar.progress(fraction, text=what)
 
 
 def _mapping_form(raw: bytes) -> list[str] | None:
@@ -164,7 +168,7 @@ def render() -> None:
     bar = st.progress(0.0, text="starting")
     try:
         lines = run_pipeline(src, store_path, format=fmt, map_pairs=pairs,
-                             progress=lambda f, what: bar.progress(f, text=what))
+                             progress=lambda f, what: _step(bar, f, what))
     except Exception as e:
         st.error(f"The pipeline stopped: {e}")
         return

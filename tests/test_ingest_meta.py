@@ -253,6 +253,37 @@ def test_fast_path_matches_row_path(tmp_path, monkeypatch):
     assert a.to_pylist() == b.to_pylist()
 
 
+def test_fast_path_matches_row_path_on_unnormalized_text(tmp_path, monkeypatch):
+    """Decomposed accents and no-break spaces are normalized, a title repeating the body is dropped,
+    and an empty or missing language list gives no language: column-wise as row-wise."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    from bench_ingest import generate
+
+    path = tmp_path / "ads.jsonl"
+    generate(path, 100, seed=5)
+    ads = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()]
+    ads[3]["ad_creative_bodies"] = ["Re\u0301forme\u00a0des retraites ", "  "]
+    ads[4]["ad_creative_link_titles"] = list(ads[4]["ad_creative_bodies"])
+    ads[5]["languages"] = []
+    del ads[6]["languages"]
+    path.write_text("".join(json.dumps(a, ensure_ascii=False) + "\n" for a in ads), encoding="utf-8")
+
+    monkeypatch.setattr(meta_fast, "MIN_LINES", 10**9)
+    _, slow = read_batch(path)
+    monkeypatch.setattr(meta_fast, "MIN_LINES", 10)
+    _, fast = read_batch(path)
+    assert fast.arrow and not fast.rejects, "the fast path was not taken"
+    a = slow.to_arrow("messages").drop_columns(["_row"]).sort_by("message_id").to_pylist()
+    b = fast.to_arrow("messages").drop_columns(["_row"]).sort_by("message_id").to_pylist()
+    assert a == b
+    by_id = {m["message_id"]: m for m in b}
+    assert by_id[ads[3]["id"]]["text"].startswith("R\u00e9forme des retraites")
+    assert by_id[ads[4]["id"]]["text"] == ads[4]["ad_creative_bodies"][0]
+    assert by_id[ads[5]["id"]]["lang"] is None and by_id[ads[6]["id"]]["lang"] is None
+
+
 def test_an_invalid_line_sends_the_whole_file_row_wise(tmp_path, monkeypatch):
     import sys
 

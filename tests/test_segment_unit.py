@@ -92,10 +92,10 @@ def test_weighted_ward_absorbs_a_small_cluster_before_merging_two_large_ones() -
     assert {int(Z[0, 0]), int(Z[0, 1])} == {0, 2}
 
 
-def test_default_min_cluster_size_is_one_percent_within_bounds() -> None:
-    assert default_min_cluster_size(100) == 5
-    assert default_min_cluster_size(1_500) == 15
-    assert default_min_cluster_size(1_000_000) == 50
+def test_default_min_cluster_size_is_a_fortieth_within_bounds() -> None:
+    assert default_min_cluster_size(100) == 10
+    assert default_min_cluster_size(800) == 20
+    assert default_min_cluster_size(1_000_000) == 100
 
 
 # -- stability ----------------------------------------------------------------------------------------
@@ -171,7 +171,7 @@ def test_rollup_uses_one_breakdown_per_message() -> None:
 
 
 def test_cells_scheme_in_store_with_floor(tmp_store: Store) -> None:
-    d, m = _deliveries()
+    d, _ = _deliveries()
     tmp_store.con.execute("INSERT INTO messages (message_id, impressions_lower, impressions_upper) "
                           "VALUES ('m1', 1000, 1999), ('m2', 5000, NULL)")
     tmp_store.con.register("d", d)

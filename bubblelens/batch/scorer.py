@@ -62,8 +62,7 @@ class ScoreSettings:
         """The settings as the manifest records them: file settings replaced by their content hashes."""
         d = asdict(self)
         d["models"] = [{"path": str(Path(m).resolve()), "sha256": sha256_path(m)} for m in self.models]
-        d["codebook"] = None if self.codebook is None else {
-            "path": str(Path(self.codebook).resolve()), "sha256": sha256_path(self.codebook)}
+        d["codebook"] = _file_identity(self.codebook if self.codebook is not None else _default_codebook())
         d["package_versions"] = _versions()
         return json.loads(json.dumps(d))
 
@@ -75,6 +74,20 @@ class ScoreSettings:
     def from_dict(cls, d: dict[str, Any]) -> ScoreSettings:
         """Inverse of :meth:`to_dict`."""
         return cls(**{**d, "models": tuple(d.get("models", ()))})
+
+
+def _default_codebook() -> str | None:
+    try:
+        from ..classify.codebook import DEFAULT_CODEBOOK
+    except ImportError:  # pragma: no cover
+        return None
+    return str(DEFAULT_CODEBOOK)
+
+
+def _file_identity(path: str | None) -> dict[str, str] | None:
+    if path is None or not Path(path).exists():
+        return None if path is None else {"path": str(path), "sha256": "absent"}
+    return {"path": str(Path(path).resolve()), "sha256": sha256_path(path)}
 
 
 def _versions() -> dict[str, str]:

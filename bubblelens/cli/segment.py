@@ -22,7 +22,7 @@ _DB = click.option("--db", default=DEFAULT_DB, show_default=True, type=click.Pat
               help="cells: roll-up dimensions (age,gender,...; default all roll-ups); declared: the "
                    "attribute (required); interests: an audience type to keep (optional).")
 @click.option("--min-cluster-size", type=click.IntRange(min=2), default=None,
-              help="HDBSCAN's smallest cluster (default: 1% of the fitted audiences, 5 to 50).")
+              help="HDBSCAN's smallest cluster (default: 2.5% of the fitted audiences, 10 to 100).")
 @click.option("--n-segments", type=click.IntRange(min=1), default=None,
               help="Merge clusters into this many segments (default: at most 30).")
 @click.option("--random-state", type=int, default=0, show_default=True)

@@ -43,7 +43,7 @@ def _ensure_inputs(store: Store, *, scheme: str, by: str | None, k_min: int, imp
     warnings: list[str] = []
     n_scores = store.con.execute("SELECT count(*) FROM scores WHERE task = 'narrative'").fetchall()[0][0]
     if not n_scores:
-        from ..classify import classify_store  # type: ignore[attr-defined]
+        from ..classify import classify_store
 
         run = classify_store(store)
         warnings.append(f"warning: no narrative scores in the store: ran classification first (run {run})")
@@ -105,6 +105,21 @@ def _lean(store: Store, lean: str | None, scheme: str, members: pd.DataFrame, id
     elif lean == "declared":
         raise MeasureError("delivery cells have no declared lean: give --lean FILE (e.g. vote shares by region)")
     return circular_lean(n_camp_point, camps)
+
+
+def _nanmedian(x: np.ndarray) -> np.ndarray:
+    """Median over replicates ignoring nan (nan where every replicate is nan), without warnings."""
+    x = np.asarray(x, dtype=np.float64)
+    ok = ~np.isnan(x)
+    out = np.full(x.shape[1:], np.nan)
+    if ok.any():
+        filled = np.where(ok, x, np.inf)
+        srt = np.sort(filled, axis=0)
+        n = ok.sum(axis=0)
+        lo = np.take_along_axis(srt, np.maximum((n - 1) // 2, 0)[None, ...], axis=0)[0]
+        hi = np.take_along_axis(srt, np.maximum(n // 2, 0)[None, ...], axis=0)[0]
+        out = np.where(n > 0, 0.5 * (lo + hi), np.nan)
+    return out
 
 
 def _entry(value: float, lo: float, hi: float) -> dict[str, Any]:
@@ -190,6 +205,11 @@ def measure_store(store: Store, *, scheme: str, by: str | None = None, lean: str
             cis[k] = intervals(v, boot[k], jack.get(k), level=level, method=interval)
         else:
             cis[k] = (np.full(np.shape(v), np.nan), np.full(np.shape(v), np.nan), "none")
+    # the value shown: the median of the replicates (label draws make a nonlinear metric of the expected,
+    # soft-count matrix biased: e.g. the mutual information of soft counts is below that of any labelling)
+    soft = point
+    point = {k: (np.where(np.isnan(med), v, med) if k in boot else v)
+             for k, v in soft.items() for med in [_nanmedian(boot[k]) if k in boot else v]}
     timings["intervals_s"] = time.perf_counter() - t1
     t1 = time.perf_counter()
     p_value, _ = (permutation_null(data, lambda nn, nc: mt.theil_m(nn[..., narr_cols]),

@@ -29,7 +29,8 @@ FIXTURE_FILES: tuple[tuple[str, dict[str, Any]], ...] = (
 
 def _stage(module: str, func: str) -> Callable[..., Any] | None:
     try:
-        return getattr(importlib.import_module(module), func)  # type: ignore[no-any-return]
+        fn: Callable[..., Any] = getattr(importlib.import_module(module), func)
+        return fn
     except (ImportError, AttributeError):
         return None
 
@@ -64,7 +65,7 @@ def build_fixture_store(path: str | Path, fixtures: str | Path, *, interests: bo
             steps += [("segment interests", "bubblelens.segment", "segment_store",
                        {"scheme": "interests", "stability_seeds": ()}),
                       ("discover", "bubblelens.segment", "discover_store", {})]
-        steps.append(("measure", "bubblelens.measure", "measure_store", {}))
+        steps.append(("measure cells", "bubblelens.measure.pipeline", "measure_store", {"scheme": "cells"}))
         for label, module, func, kwargs in steps:
             fn = _stage(module, func)
             if fn is None:

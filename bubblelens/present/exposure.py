@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..measure import metrics as M
 
-__all__ = ["DEFAULT_POSITIONS", "global_metrics", "pivot", "segment_metrics"]
+__all__ = ["DEFAULT_POSITIONS", "SEGMENT_METRICS", "global_metrics", "measured_segments", "pivot", "segment_metrics"]
 
 # 2024 French blocs and the generic set (DESIGN.md "Narratives and camps").
 DEFAULT_POSITIONS: dict[str, float] = {
@@ -83,3 +83,26 @@ def global_metrics(N_narr: pd.DataFrame, seg: pd.DataFrame) -> dict[str, Any]:
                 s.loc[ok, "lean"].to_numpy(), s.loc[ok, "received_slant"].to_numpy(),
                 s.loc[ok, "camp_impressions"].to_numpy()))
     return out
+
+
+SEGMENT_METRICS = ("cross_cutting", "effective_narratives", "gini_simpson", "rao_stirling", "js_divergence")
+
+
+def measured_segments(long: pd.DataFrame) -> pd.DataFrame:
+    """The measure stage's ``metrics_segments`` rows (one per segment × metric) as one row per segment:
+    ``segment_id, segment, impressions, few_ads, home_lean_source`` and, per metric, its value with
+    ``<metric>_low`` / ``<metric>_high`` interval bounds."""
+    if long.empty:
+        return pd.DataFrame()
+    rows = long[long["metric"].isin(SEGMENT_METRICS)]
+    wide = rows.pivot_table(index="segment_id", columns="metric", values=["value", "ci_low", "ci_high"],
+                            aggfunc="first")
+    out = pd.DataFrame(index=wide.index)
+    for m in SEGMENT_METRICS:
+        if ("value", m) in wide:
+            out[m] = wide[("value", m)]
+            out[f"{m}_low"] = wide.get(("ci_low", m), np.nan)
+            out[f"{m}_high"] = wide.get(("ci_high", m), np.nan)
+    base = long.drop_duplicates("segment_id").set_index("segment_id")
+    keep = [c for c in ("label", "impressions", "few_ads", "home_lean_source") if c in base]
+    return base[keep].join(out, how="right").reset_index()

@@ -26,6 +26,6 @@ def project_2d(points: pd.DataFrame, *, random_state: int = 0) -> pd.DataFrame:
     df = df[df["vector"].map(lambda v: v is not None and len(v) > 0)]
     if len(df) < 3:
         return df.assign(x=np.nan, y=np.nan, method="none")
-    X = np.asarray(np.stack(df["vector"].to_numpy()), dtype=np.float64)
+    X = np.asarray([np.asarray(v, dtype=np.float64) for v in df["vector"]])
     xy = PCA(n_components=2, random_state=random_state).fit_transform(X)
     return df.drop(columns=["vector"]).assign(x=xy[:, 0], y=xy[:, 1], method="pca")

@@ -209,6 +209,7 @@ def build_synthetic_store(path: str | Path, *, n_ads: int = 100_000, n_audiences
             con.register("_df", emb)
             con.execute("INSERT OR REPLACE INTO embeddings BY NAME SELECT * FROM _df")
             con.unregister("_df")
+        _write_metrics(con)
         t0 = _now()
         for i, stage in enumerate(("ingest", "classify", "segment", "measure")):
             store.record_run(f"syn-{stage}", stage, status="ok", started_at=t0 + timedelta(minutes=i),
@@ -244,3 +245,28 @@ def _write_segments(con: Any) -> None:
                   NULL, 'syn-segment'
            FROM (SELECT * FROM cell_imp UNION ALL SELECT * FROM aud)"""
     )
+
+
+def _write_metrics(con: Any) -> None:
+    """``metrics_segments`` / ``metrics_global`` from point estimates (:mod:`.exposure`), with synthetic
+    ±10 % intervals: the bench and tests need the tables filled, not a bootstrap."""
+    from . import exposure as E
+    from . import queries as Q
+
+    if not (Q.has_table(con, "metrics_segments") and Q.has_table(con, "metrics_global")):
+        return
+    for scheme in ("cells", "interests"):
+        nn = E.pivot(Q.exposure_matrix(con, scheme))
+        seg = E.segment_metrics(nn, E.pivot(Q.exposure_matrix(con, scheme, task="camp")))
+        rows = []
+        for r in seg.to_dict("records"):
+            for m in ("cross_cutting", "effective_narratives", "gini_simpson"):
+                v = float(r[m])
+                rows.append(("syn-measure", scheme, r["segment_id"], r["segment_id"], m, v, 0.9 * v, min(1.1 * v, 1e9),
+                             float(r["impressions"]), False, "dominant camp received"))
+        con.executemany("INSERT INTO metrics_segments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        g = E.global_metrics(nn, seg)
+        con.executemany("INSERT INTO metrics_global VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        [("syn-measure", scheme, k, v, 0.9 * v, min(1.1 * v, 1.0), 0.002 if k == "theil_m" else None, "{}")
+                         for k, v in (("isolation", g["isolation"]), ("theil_m", g["theil_m"]),
+                                      ("echo_chamber", g["echo_chamber"])) if v is not None])

@@ -211,7 +211,7 @@ def _write(store: Store, out: Path, measure: dict[str, Any], findings: Findings,
     for f in findings.concentrated:
         conc.append({**f, "sentence": S["concentrated_sentence"].format(
             narrative=f"{nlabel(f['narrative'])} ({f['narrative']})", top_share=pct(f["top_share"]),
-            top_segments=", ".join(f["top_segments"]), base_share=pct(f["base_share"]),
+            top_segments=", ".join(f"“{t}”" for t in f["top_segments"]), base_share=pct(f["base_share"]),
             js=_fmt_val(f["js"], lang))})
     disc = [{**d, "sentence": S["discovered_sentence"].format(
         narrative=d["narrative"], size=d["size"], keywords=", ".join(map(str, d["keywords"])))}

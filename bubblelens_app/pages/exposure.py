@@ -8,7 +8,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from bubblelens.present.exposure import global_metrics, pivot, segment_metrics
+from bubblelens.present.exposure import global_metrics, measured_segments, pivot, segment_metrics
 from bubblelens_app import data, state
 from bubblelens_app.figures import chart
 
@@ -24,8 +24,8 @@ def _heatmap(scheme: str, long: pd.DataFrame) -> None:
     fig = go.Figure(go.Heatmap(z=P.to_numpy(), x=list(P.columns), y=list(P.index), colorscale="Blues",
                                colorbar={"title": "share"}, hoverinfo="skip"))
     # Plotly heatmaps cannot be selected: a transparent square marker on every cell takes the click.
-    cells = P.stack().rename("share").reset_index()
-    cells.columns = ["segment_id", "label", "share"]
+    cells = P.stack().reset_index()
+    cells.columns = pd.Index(["segment_id", "label", "share"])
     cells = cells.merge(long, on=["segment_id", "label"], how="left")
     fig.add_trace(go.Scatter(
         x=cells["label"], y=cells["segment_id"], mode="markers",
@@ -69,30 +69,45 @@ def render() -> None:
 
     camp_long = data.query("exposure_matrix", scheme, task="camp")
     seg = segment_metrics(pivot(long), pivot(camp_long))
-    measured = data.query("metrics_table", "metrics_segments", scheme=scheme)
+    measured = measured_segments(data.query("metrics_table", "metrics_segments", scheme=scheme))
     st.subheader("Cross-cutting exposure and diversity per segment")
-    if len(measured):
-        st.caption("From the measure stage, with bootstrap intervals.")
+    if len(measured) and "cross_cutting" in measured:
+        lean_src = ", ".join(sorted(set(measured.get("home_lean_source", pd.Series(dtype=str)).dropna())))
+        st.caption(f"From the measure stage, with bootstrap intervals; home lean: {lean_src or '—'}. "
+                   "Segments backed by few ads are flagged.")
+        cc = measured.dropna(subset=["cross_cutting"]).sort_values("cross_cutting")
+        fig = px.scatter(cc, x="cross_cutting", y="segment_id", error_x=cc["cross_cutting_high"] - cc["cross_cutting"],
+                         error_x_minus=cc["cross_cutting"] - cc["cross_cutting_low"],
+                         color="few_ads" if "few_ads" in cc else None)
+        chart(fig, cc, key="cc_bar", filename=f"cross_cutting_{scheme}")
         st.dataframe(measured, hide_index=True)
     else:
-        st.caption("Point estimates (run `bubblelens measure` for intervals). Home lean: the position of the "
-                   "dominant camp a segment receives.")
-    if "cross_cutting" in seg:
-        cc = seg.dropna(subset=["cross_cutting"]).sort_values("cross_cutting")
-        chart(px.bar(cc, x="cross_cutting", y="segment_id", orientation="h", color="home_camp"), cc,
-              key="cc_bar", filename=f"cross_cutting_{scheme}")
-    st.dataframe(seg, hide_index=True)
+        st.caption("Point estimates, no intervals (run `bubblelens measure` for them). Home lean: the "
+                   "position of the dominant camp a segment receives.")
+        if "cross_cutting" in seg:
+            cc = seg.dropna(subset=["cross_cutting"]).sort_values("cross_cutting")
+            chart(px.bar(cc, x="cross_cutting", y="segment_id", orientation="h", color="home_camp"), cc,
+                  key="cc_bar", filename=f"cross_cutting_{scheme}")
+        st.dataframe(seg, hide_index=True)
 
     st.subheader("Segregation")
-    g = global_metrics(pivot(long), seg)
     glob = data.query("metrics_table", "metrics_global", scheme=scheme)
     if len(glob):
-        st.dataframe(glob, hide_index=True)
-    c = st.columns(4)
-    for col, (k, label) in zip(c, [("theil_m", "Theil M (nats)"), ("theil_m_normalized", "Theil M / H(K)"),
-                                   ("isolation", "Isolation (right vs left)"),
-                                   ("echo_chamber", "Echo-chamber corr.")], strict=True):
-        col.metric(label, "—" if g[k] is None else f"{g[k]:.3f}")
+        st.caption("From the measure stage: value [interval]; Theil's M with its permutation p-value.")
+        g = glob.set_index("metric")
+        c = st.columns(max(1, len(g)))
+        for col, (name, r) in zip(c, g.iterrows(), strict=False):
+            val = "—" if pd.isna(r["value"]) else f"{r['value']:.3f}"
+            ci = "" if pd.isna(r["ci_low"]) else f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
+            pv = "" if pd.isna(r.get("p_value")) else f" p = {r['p_value']:.3g}"
+            col.metric(str(name), val, f"{ci}{pv}" or None, delta_color="off")
+    else:
+        g2 = global_metrics(pivot(long), seg)
+        c4 = st.columns(4)
+        for col, (k, label) in zip(c4, [("theil_m", "Theil M (nats)"), ("theil_m_normalized", "Theil M / H(K)"),
+                                       ("isolation", "Isolation (right vs left)"),
+                                       ("echo_chamber", "Echo-chamber corr.")], strict=True):
+            col.metric(label, "—" if g2[k] is None else f"{g2[k]:.3f}")
 
     if {"lean", "received_slant"} <= set(seg.columns):
         st.subheader("Echo chamber: home lean against the slant received")

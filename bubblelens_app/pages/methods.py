@@ -32,7 +32,7 @@ def _models(runs: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for r in runs.itertuples():
         try:
-            models = json.loads(r.models or "{}")
+            models = json.loads(str(r.models or "{}"))
         except ValueError:
             continue
         for k, v in models.items():
