@@ -25,7 +25,7 @@ import streamlit as st
 from bubblelens.present import queries as Q
 from bubblelens.present.projection import project_2d
 
-__all__ = ["audience_map", "connect", "encoder", "query", "run_key", "semantic_hits"]
+__all__ = ["audience_map", "codebook_table", "connect", "encoder", "query", "run_key", "semantic_hits"]
 
 
 @contextmanager
@@ -78,6 +78,25 @@ def audience_map(scheme: str, *, limit: int = 5000) -> pd.DataFrame:
     """Members of ``scheme`` with 2-D coordinates (stored, else PCA), cached per store and run."""
     path = str(st.session_state["db_path"])
     return _audience_map(path, run_key(path), scheme, limit)
+
+
+@st.cache_data(show_spinner=False)
+def codebook_table() -> pd.DataFrame:
+    """The default codebook's narratives (id, English label, description); empty without the classify
+    stage. Cached: importing the classifier takes seconds."""
+    try:
+        from bubblelens.classify import load_codebook
+
+        cb = load_codebook()
+    except Exception:
+        return pd.DataFrame()
+    rows = []
+    for n in getattr(cb, "narratives", []):
+        label = getattr(n, "labels", None) or getattr(n, "label", None) or {}
+        rows.append({"id": getattr(n, "id", ""),
+                     "label": label.get("en") if isinstance(label, dict) else str(label),
+                     "description": getattr(n, "description", "")})
+    return pd.DataFrame(rows)
 
 
 @st.cache_resource(show_spinner="Loading the encoder…")

@@ -191,7 +191,7 @@ class SentenceTransformerEncoder:
         src = self.model_path
         key = _model_fingerprint(src) if Path(src).is_dir() else hashlib.sha256(src.encode()).hexdigest()[:16]
         d = cache_dir / key
-        fp32, int8 = d / "model.onnx", d / "model_int8.onnx"
+        fp32, int8 = d / "model.onnx", d / "model_int8_ffnout_fp32.onnx"
         if not fp32.exists():
             d.mkdir(parents=True, exist_ok=True)
             self._export(fp32)
@@ -200,8 +200,15 @@ class SentenceTransformerEncoder:
             if not int8.exists():
                 from onnxruntime.quantization import QuantType, quantize_dynamic
 
+                import onnx
+
+                # The FFN output projections (the widest activation ranges) stay fp32: measured cosine to
+                # fp32 rises from 0.989 to 0.994 on the fixtures for ~20% of the int8 speed-up.
+                keep = [n.name for n in onnx.load(str(fp32)).graph.node
+                        if n.op_type == "MatMul" and "output/dense" in n.name and "attention" not in n.name]
                 tmp = int8.with_suffix(f".tmp{os.getpid()}.onnx")
-                quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8, per_channel=True)
+                quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8, per_channel=True,
+                                 nodes_to_exclude=keep)
                 os.replace(tmp, int8)
             target = int8
         so = ort.SessionOptions()

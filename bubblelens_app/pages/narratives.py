@@ -4,29 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 import plotly.express as px
 import streamlit as st
 
 from bubblelens_app import data, state
 from bubblelens_app.figures import chart
-
-
-def _codebook() -> pd.DataFrame:
-    """The default codebook as a table (empty when the classify stage is not installed)."""
-    try:
-        from bubblelens.classify import load_codebook
-
-        cb = load_codebook()
-    except Exception:
-        return pd.DataFrame()
-    rows = []
-    for n in getattr(cb, "narratives", []):
-        label = getattr(n, "labels", None) or getattr(n, "label", None) or {}
-        rows.append({"id": getattr(n, "id", ""),
-                     "label": label.get("en") if isinstance(label, dict) else str(label),
-                     "description": getattr(n, "description", "")})
-    return pd.DataFrame(rows)
 
 
 def _promote(narrative_id: str, name: str, codebook: str) -> None:
@@ -69,7 +51,7 @@ def render() -> None:
         if st.button("Open these ads", key="narr_open"):
             state.open_filtered("bubblelens_app/pages/ads.py", narrative=chosen, scheme=state.scheme())
 
-    cb = _codebook()
+    cb = data.codebook_table()
     if len(cb):
         with st.expander(f"Codebook ({len(cb)} narratives)"):
             st.dataframe(cb, hide_index=True)
