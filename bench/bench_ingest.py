@@ -78,7 +78,7 @@ def main() -> None:
         generate(src, args.n)
         print(f"generated {args.n:,} ads ({src.stat().st_size / 1e6:.0f} MB) in "
               f"{time.perf_counter() - t0:.1f} s")
-        rates = []
+        rates, cpu_rates = [], []
         for r in range(args.repeat):
             db = Path(tmp) / f"bench{r}.duckdb"
             with Store.open(db) as store:
@@ -89,9 +89,13 @@ def main() -> None:
             f = rep.files[0]
             assert f.error is None and f.kept == args.n, f
             rates.append(args.n / dt)
+            cpu_rates.append(args.n / cpu)
             print(f"run {r + 1}: {dt:.2f} s wall, {cpu:.2f} s CPU (all threads), {args.n / dt:,.0f} ads/s "
-                  f"({s['messages']:,} messages, {s['deliveries']:,} deliveries)")
+                  f"wall, {cpu / args.n * 1e6:.0f} µs CPU/ad ({s['messages']:,} messages, "
+                  f"{s['deliveries']:,} deliveries)")
         med = statistics.median(rates)
+        print(f"median CPU cost: {1e6 / statistics.median(cpu_rates):.0f} µs/ad "
+              f"({statistics.median(cpu_rates):,.0f} ads per CPU-second)")
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
         print(f"load average while running: {load:.1f} on {os.cpu_count()} CPUs")
         print(f"median: {med:,.0f} ads/s over {args.repeat} run(s) (target ≥ 20,000): "

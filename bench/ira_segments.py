@@ -54,7 +54,7 @@ def main() -> None:
     for s in seg.itertuples():
         ex = json.loads(s.extra)
         reps = " | ".join(x["text"][:70] for x in ex.get("representatives", [])[:2])
-        flag = "" if s.stable is None or s.stable else " [unstable]"
+        flag = "" if pd.isna(s.stable) or s.stable else " [unstable]"
         print(f"{s.segment_id:>8} {s.size:>5}  {s.label}{flag}\n{'':15}e.g. {reps}")
 
 

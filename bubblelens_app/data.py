@@ -25,7 +25,7 @@ import streamlit as st
 from bubblelens.present import queries as Q
 from bubblelens.present.projection import project_2d
 
-__all__ = ["audience_map", "codebook_table", "connect", "encoder", "query", "run_key", "semantic_hits"]
+__all__ = ["audience_map", "codebook_table", "connect", "encoder", "exposure", "query", "run_key", "semantic_hits"]
 
 
 @contextmanager
@@ -78,6 +78,28 @@ def audience_map(scheme: str, *, limit: int = 5000) -> pd.DataFrame:
     """Members of ``scheme`` with 2-D coordinates (stored, else PCA), cached per store and run."""
     path = str(st.session_state["db_path"])
     return _audience_map(path, run_key(path), scheme, limit)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _exposure(path: str, key: str, scheme: str) -> dict[str, Any]:
+    from bubblelens.present import exposure as E
+
+    with connect(path) as con:
+        long = Q.exposure_matrix(con, scheme)
+        camp = Q.exposure_matrix(con, scheme, task="camp")
+        measured = E.measured_segments(Q.metrics_table(con, "metrics_segments", scheme=scheme))
+        glob = Q.metrics_table(con, "metrics_global", scheme=scheme)
+    N = E.pivot(long)
+    seg = E.segment_metrics(N, E.pivot(camp))
+    return {"long": long, "shares": N.div(N.sum(axis=1), axis=0), "segments": seg, "measured": measured,
+            "global_measured": glob, "global_point": E.global_metrics(N, seg)}
+
+
+def exposure(scheme: str) -> dict[str, Any]:
+    """Everything the Exposure page shows for ``scheme``, computed once per store and run: the long
+    matrix, the share matrix, point metrics per segment and global, and the measure stage's tables."""
+    path = str(st.session_state["db_path"])
+    return _exposure(path, run_key(path), scheme)
 
 
 @st.cache_data(show_spinner=False)

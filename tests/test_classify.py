@@ -86,7 +86,8 @@ def test_score_frame_has_the_agreed_columns(scorer):
                                  "camp_source", "encoder"]
     assert out.loc[0, "camp"] == "rn" and out.loc[0, "camp_source"] == "sponsor"
     top = json.loads(out.loc[0, "narratives_topk"])
-    assert len(top) == 3 and top[0][0] == out.loc[0, "narrative"] or out.loc[0, "narrative"] == "unassigned"
+    assert len(top) == 3 and top[0][1] >= top[1][1] >= top[2][1]
+    assert out.loc[0, "narrative"] in {top[0][0], "unassigned"} and out.loc[0, "narrative_p"] == top[0][1]
     assert out.loc[1, "narrative"] == "unassigned" and pd.isna(out.loc[1, "narrative_p"])
     assert set(out["encoder"]) == {scorer.encoder.id}
 

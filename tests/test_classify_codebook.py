@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -25,7 +26,7 @@ def test_default_codebook_has_the_agreed_ids_in_french_and_english():
 
 
 def test_default_codebook_leaves_the_planted_narratives_undiscovered():
-    text = open(load_codebook().path, encoding="utf-8").read().lower()
+    text = Path(str(load_codebook().path)).read_text(encoding="utf-8").lower()
     for word in ("animal", "animaux", "enfant", "children", "écran", "screen", "réseaux sociaux",
                  "social network", "cyberharcèlement", "cyberbullying"):
         assert word not in text

@@ -284,6 +284,26 @@ def test_fast_path_matches_row_path_on_unnormalized_text(tmp_path, monkeypatch):
     assert by_id[ads[5]["id"]]["lang"] is None and by_id[ads[6]["id"]]["lang"] is None
 
 
+def test_a_large_cp1252_file_is_read_row_wise_with_a_warning(tmp_path, monkeypatch):
+    """JSON Lines in a legacy code page are decoded as such (the column-wise path reads UTF-8 only)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    from bench_ingest import generate
+
+    path = tmp_path / "ads.jsonl"
+    generate(path, 40, seed=6)
+    text = path.read_text(encoding="utf-8").replace("sécurité", "sûreté")
+    path.write_bytes(text.encode("cp1252"))
+    monkeypatch.setattr(meta_fast, "MIN_LINES", 10)
+    with pytest.warns(UserWarning, match="not UTF-8"):
+        _, batch = read_batch(path)
+    assert not batch.arrow
+    assert (batch.rows_read, batch.kept, len(batch.rejects)) == (40, 40, 0)
+    texts = batch.to_arrow("messages")["text"].to_pylist()
+    assert sum("sûreté" in t for t in texts) == sum("sûreté" in line for line in text.splitlines()) > 0
+
+
 def test_an_invalid_line_sends_the_whole_file_row_wise(tmp_path, monkeypatch):
     import sys
 

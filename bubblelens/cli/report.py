@@ -32,9 +32,9 @@ def report(db: Path, out: Path | None, scheme: str, title: str | None, lang: str
 
     if verify is not None:
         click.echo(f"re-running {verify} from its inputs (ingest, classify, segment, measure)...", err=True)
-        res = verify_manifest(verify)
-        click.echo(res.summary())
-        sys.exit(0 if res.ok else 1)
+        checked = verify_manifest(verify)
+        click.echo(checked.summary())
+        sys.exit(0 if checked.ok else 1)
     if out is None:
         raise click.UsageError("give --out report.html (or --verify MANIFEST)")
     if not db.exists():

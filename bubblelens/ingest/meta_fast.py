@@ -150,7 +150,7 @@ def read_fast(src: DecodedFile) -> tuple[dict[str, pa.Table], list[int], int] | 
     """Arrow tables (messages, deliveries) of the clean rows, the 1-based lines of the others and
     the number of rows, or None when the file must be read row-wise."""
     data = src.data
-    if src.had_bom or data.count(b"\n", 0, 1 << 24) < MIN_LINES or b"\n\n" in data or b"\r" in data[:65536]:
+    if src.encoding != "utf-8" or src.had_bom or data.count(b"\n", 0, 1 << 24) < MIN_LINES or b"\n\n" in data or b"\r" in data[:65536]:
         return None
     head = data[:64].lstrip()
     if not head.startswith(b"{") or head.replace(b" ", b"").startswith(b'{"data"'):

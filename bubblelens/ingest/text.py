@@ -72,11 +72,14 @@ class DecodedFile:
         raise FormatError(f"{self.path.name}: unknown text encoding")  # pragma: no cover
 
 
+_CTRL = bytes(range(9)) + bytes(range(14, 32))  # control bytes other than TAB, LF, VT, FF, CR
+
+
 def _looks_binary(head: bytes) -> bool:
     """NUL bytes (outside UTF-16, which we do not read) or many control bytes mean binary."""
     if b"\x00" in head:
         return True
-    ctrl = sum(1 for b in head if b < 9 or 13 < b < 32)
+    ctrl = len(head) - len(head.translate(None, _CTRL))
     return len(head) > 0 and ctrl / len(head) > 0.05
 
 
@@ -90,7 +93,7 @@ def read_file(path: str | Path) -> DecodedFile:
         raise FormatError(f"cannot read {p}: {e.strerror or e}") from None
     if data[:4] == b"PAR1":
         return DecodedFile(p, data, encoding="parquet")
-    if not data.strip():
+    if not data[:65536].strip() and not data.strip():  # the head first: no copy of a big file
         raise FormatError(f"{p.name} is empty")
     if _looks_binary(data[:65536]):
         raise FormatError(f"{p.name} is a binary file, not CSV, JSON or JSONL text")

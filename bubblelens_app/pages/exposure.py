@@ -8,16 +8,13 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from bubblelens.present.exposure import global_metrics, measured_segments, pivot, segment_metrics
 from bubblelens_app import data, state
 from bubblelens_app.figures import chart
 
 ADS = "bubblelens_app/pages/ads.py"
 
 
-def _heatmap(scheme: str, long: pd.DataFrame) -> None:
-    N = pivot(long)
-    P = N.div(N.sum(axis=1), axis=0)
+def _heatmap(scheme: str, long: pd.DataFrame, P: pd.DataFrame) -> None:
     st.subheader("Share of each narrative in what each segment receives")
     st.caption("Rows: segments (suppressed ones left out); columns: narratives; colour: share of the "
                "segment's impressions. Click a cell to open its ads.")
@@ -60,16 +57,15 @@ def render() -> None:
         st.info("No segments yet: run `bubblelens segment`.")
         return
     st.caption(f"Scheme **{scheme}** (change it in the sidebar).")
-    long = data.query("exposure_matrix", scheme)
+    ex = data.exposure(scheme)
+    long = ex["long"]
     if long.empty:
         st.info("No impressions can be attributed to this scheme's segments yet (needs scores and "
                 "deliveries or exposures).")
         return
-    _heatmap(scheme, long)
+    _heatmap(scheme, long, ex["shares"])
 
-    camp_long = data.query("exposure_matrix", scheme, task="camp")
-    seg = segment_metrics(pivot(long), pivot(camp_long))
-    measured = measured_segments(data.query("metrics_table", "metrics_segments", scheme=scheme))
+    seg, measured = ex["segments"], ex["measured"]
     st.subheader("Cross-cutting exposure and diversity per segment")
     if len(measured) and "cross_cutting" in measured:
         lean_src = ", ".join(sorted(set(measured.get("home_lean_source", pd.Series(dtype=str)).dropna())))
@@ -91,7 +87,7 @@ def render() -> None:
         st.dataframe(seg, hide_index=True)
 
     st.subheader("Segregation")
-    glob = data.query("metrics_table", "metrics_global", scheme=scheme)
+    glob = ex["global_measured"]
     if len(glob):
         st.caption("From the measure stage: value [interval]; Theil's M with its permutation p-value.")
         g = glob.set_index("metric")
@@ -102,7 +98,7 @@ def render() -> None:
             pv = "" if pd.isna(r.get("p_value")) else f" p = {r['p_value']:.3g}"
             col.metric(str(name), val, f"{ci}{pv}" or None, delta_color="off")
     else:
-        g2 = global_metrics(pivot(long), seg)
+        g2 = ex["global_point"]
         c4 = st.columns(4)
         for col, (k, label) in zip(c4, [("theil_m", "Theil M (nats)"), ("theil_m_normalized", "Theil M / H(K)"),
                                        ("isolation", "Isolation (right vs left)"),
