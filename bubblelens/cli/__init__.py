@@ -33,34 +33,15 @@ def main() -> None:
     """BubbleLens: who is told what by political campaigns, and who never hears the other side."""
 
 
-# Each stage adds its commands below (one line per module).
+# The stages, in the order of the flow. Imported after ``main`` exists (each module defines commands only).
+from .classify import classify, evaluate, train  # noqa: E402
+from .ingest import ingest, stats  # noqa: E402
+from .measure import measure  # noqa: E402
+from .report import report  # noqa: E402
+from .run import demo, run  # noqa: E402
 from .score import score  # noqa: E402
-main.add_command(score)
 from .segment import discover, narratives, segment  # noqa: E402
 
-main.add_command(segment)
-main.add_command(discover)
-main.add_command(narratives)
-from .ingest import ingest, stats  # noqa: E402
-
-main.add_command(ingest)
-main.add_command(stats)
-
-from .report import report  # noqa: E402
-
-main.add_command(report)
-
-from .measure import measure  # noqa: E402
-
-main.add_command(measure)
-
-from .classify import classify, evaluate, train  # noqa: E402
-
-main.add_command(classify)
-main.add_command(train)
-main.add_command(evaluate)
-
-from .run import demo, run  # noqa: E402
-
-main.add_command(run)
-main.add_command(demo)
+for _command in (ingest, stats, classify, train, evaluate, segment, discover, narratives, measure, report,
+                 score, run, demo):
+    main.add_command(_command)
