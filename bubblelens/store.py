@@ -21,6 +21,9 @@ Tables (one line each; columns in :data:`SCHEMA`):
 - ``segments``        segments of each scheme, with size, label, suppression and stability flags
 - ``segment_members`` member (audience id or delivery cell) → segment, with probability and fitted flag
 - ``discovered``      narratives found beyond the codebook: keywords, representative messages, size
+- ``metrics_segments`` per segment and metric: value, interval, flags (one row per measure run's scheme)
+- ``metrics_global``  segregation and echo-chamber indices per scheme, with intervals and p-values
+- ``discovered_members`` message → discovered narrative, with probability
 - ``sponsor_spend``   spend per sponsor from reports that list no ads (Meta report CSV, Google advertiser stats)
 """
 

@@ -134,7 +134,8 @@ def test_heatmap_cell_opens_the_filtered_ads(server: str, page: object, store: s
     page.goto(f"{server}/exposure")  # type: ignore[attr-defined]
     _settle(page, "Exposure")
     heat = page.locator(".js-plotly-plot").first  # type: ignore[attr-defined]
-    heat.scroll_into_view_if_needed()
+    heat.wait_for(timeout=TIMEOUT)  # plotly's bundle loads lazily: slow on a busy machine
+    heat.scroll_into_view_if_needed(timeout=TIMEOUT)
     drag = heat.locator(".nsewdrag").first
     box = drag.bounding_box()
     assert box is not None

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from click.testing import CliRunner
 from scipy.cluster.hierarchy import linkage
 
+from bubblelens.classify.codebook import DEFAULT_CODEBOOK, load_codebook
 from bubblelens.cli import main
 from bubblelens.errors import SegmentError
 from bubblelens.segment import (
@@ -232,7 +232,7 @@ def test_segment_cli_errors_are_one_sentence(tmp_path: Path) -> None:
 # -- promotion ---------------------------------------------------------------------------------------
 
 
-def test_promote_appends_a_narrative_with_keywords_and_examples(tmp_path: Path) -> None:
+def test_promote_appends_a_narrative_the_classifier_can_load(tmp_path: Path) -> None:
     db = tmp_path / "s.duckdb"
     with Store.open(db) as store:
         store.con.execute(
@@ -241,14 +241,16 @@ def test_promote_appends_a_narrative_with_keywords_and_examples(tmp_path: Path) 
              json.dumps([{"message_id": "1", "text": "Fin des cages pour les poules."},
                          {"message_id": "2", "text": "Stop à la maltraitance animale."}]), 35, "r"])
     cb = tmp_path / "codebook.yaml"
-    cb.write_text(yaml.safe_dump({"version": 1, "narratives": [{"id": "pensions"}]}), encoding="utf-8")
+    cb.write_text(DEFAULT_CODEBOOK.read_text(encoding="utf-8"), encoding="utf-8")
+    before = load_codebook(cb).narrative_ids
     res = CliRunner().invoke(main, ["narratives", "promote", "d02", "--name", "Bien-être animal",
                                     "--db", str(db), "--codebook", str(cb)])
     assert res.exit_code == 0, res.output
-    doc = yaml.safe_load(cb.read_text(encoding="utf-8"))
-    assert doc["version"] == 1 and [n["id"] for n in doc["narratives"]] == ["pensions", "bien_etre_animal"]
-    new = doc["narratives"][1]
-    assert new["keywords"] == ["animaux", "élevage", "cage"]
-    assert new["examples"] == ["Fin des cages pour les poules.", "Stop à la maltraitance animale."]
+    loaded = load_codebook(cb)
+    assert loaded.narrative_ids == [*before, "bien_etre_animal"]
+    new = loaded.narratives[-1]
+    assert new.labels == {"fr": "Bien-être animal", "en": "Bien-être animal"}
+    assert "animaux, élevage, cage" in new.description["fr"]
+    assert list(new.examples) == ["Fin des cages pour les poules.", "Stop à la maltraitance animale."]
     with Store.open(db, read_only=True) as store, pytest.raises(SegmentError, match="no discovered"):
         promote(cb, "d99", name="x", store=store)

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from ..classify.codebook import DEFAULT_CODEBOOK, load_codebook
 from ..errors import CodebookError, SegmentError
 from ..store import Store
 from .cluster import NOISE, InterestClusterer
@@ -104,7 +105,8 @@ def promote(codebook_path: str | Path, narrative_id: str, *, name: str, store: S
             description: str | None = None, n_examples: int = 5) -> dict[str, Any]:
     """Append discovered narrative ``narrative_id`` to the codebook YAML at ``codebook_path`` as ``name``.
 
-    Its keywords go into the description and keywords, its representative messages become the examples.
+    Its keywords go into the description, its representative messages become the examples; the file is
+    validated by :func:`~bubblelens.classify.load_codebook` after writing.
     A missing file starts as a copy of the default codebook, so the user's codebook keeps the defaults.
     Returns the entry written.
     """
@@ -126,32 +128,21 @@ def promote(codebook_path: str | Path, narrative_id: str, *, name: str, store: S
     new_id = slugify(name)
     if any(isinstance(n, dict) and n.get("id") == new_id for n in narratives):
         raise CodebookError(f"{path} already has a narrative {new_id!r}: choose another --name")
+    kw = ", ".join(keywords[:10])
     entry = {
         "id": new_id,
-        "label": {"fr": name, "en": name},
-        "description": description or f"Discovered ({narrative_id}); keywords: {', '.join(keywords[:8])}",
-        "keywords": keywords,
+        "labels": {"fr": name, "en": name},
+        "description": {"fr": description or f"{name} : {kw}", "en": description or f"{name}: {kw}"},
         "examples": examples,
     }
     narratives.append(entry)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    load_codebook(path)  # what was written must load: the classify stage reads this file next
     return entry
 
 
 def _default_codebook_doc() -> dict[str, Any]:
-    """The default codebook's YAML as a mapping (empty when the classify stage is not installed)."""
-    try:
-        import importlib
-
-        default = getattr(importlib.import_module("bubblelens.classify"), "DEFAULT_CODEBOOK", None)
-    except ImportError:
-        default = None
-    candidates = [Path(default)] if default else []
-    candidates.append(Path("models/codebook.yaml"))
-    for p in candidates:
-        if p.exists():
-            doc = yaml.safe_load(p.read_text(encoding="utf-8"))
-            if isinstance(doc, dict):
-                return doc
-    return {"narratives": []}
+    """The default codebook's YAML as a mapping: a user's codebook starts from the shipped one."""
+    doc = yaml.safe_load(Path(DEFAULT_CODEBOOK).read_text(encoding="utf-8"))
+    return doc if isinstance(doc, dict) else {"narratives": []}
