@@ -185,7 +185,9 @@ def test_cli_external_lean(fixture_store: Path, tmp_path: Path) -> None:
     at_point = 1 - share["nfp"] / (1 - share.get("unassigned", 0))  # CC of the point matrix, camps assigned
     cc = segs["Bretagne"]["cross_cutting"]
     assert cc["ci"][0] <= at_point <= cc["ci"][1]
-    assert cc["value"] == pytest.approx(at_point, abs=0.05)
+    # the value is the bootstrap median (docs/metrics.md): label draws from the probabilities move it a few
+    # points away from the hard-label point matrix, and 20 replicates add noise of their own
+    assert cc["value"] == pytest.approx(at_point, abs=0.08)
 
 
 # -- coverage ---------------------------------------------------------------------------------------
