@@ -11,7 +11,7 @@ import sys
 
 import streamlit as st
 
-from bubblelens_app import state
+from bubblelens_app import data, state
 
 
 def _cli_db(argv: list[str]) -> str | None:
@@ -40,5 +40,6 @@ nav = st.navigation({
         st.Page(PAGES + "methods.py", title="Methods", icon=":material/functions:"),
     ],
 })
-state.sidebar()
-nav.run()
+with data.script_run():  # one read-only connection per store for this run's queries, closed after it
+    state.sidebar()
+    nav.run()

@@ -25,6 +25,7 @@ Tables (one line each; columns in :data:`SCHEMA`):
 - ``metrics_global``  segregation and echo-chamber indices per scheme, with intervals and p-values
 - ``discovered_members`` message → discovered narrative, with probability
 - ``sponsor_spend``   spend per sponsor from reports that list no ads (Meta report CSV, Google advertiser stats)
+- ``exposure_matrix`` segment × narrative / camp impressions (ranges) and ads per scheme, for the app
 """
 
 from __future__ import annotations
@@ -119,6 +120,12 @@ SCHEMA: list[str] = [
         disclaimer VARCHAR, location VARCHAR, spend_lower DOUBLE, spend_upper DOUBLE, currency VARCHAR,
         n_ads BIGINT, source_format VARCHAR, source_file VARCHAR, source_line BIGINT, source_sha256 VARCHAR,
         PRIMARY KEY (report, row_key))""",
+    # Segment × label impressions of a scheme (bubblelens.measure.aggregates), written by the measure stage
+    # so the app reads the Exposure heatmap without summing the delivery rows; ``inputs`` fingerprints the
+    # ingest / classify / segment runs it was computed from (rows of older inputs are not read).
+    """CREATE TABLE IF NOT EXISTS exposure_matrix (
+        scheme VARCHAR, segment_id VARCHAR, task VARCHAR, label VARCHAR, impressions_lower DOUBLE,
+        impressions DOUBLE, impressions_upper DOUBLE, n_ads BIGINT, run_id VARCHAR, inputs VARCHAR)""",
 ]
 
 # version -> statements that upgrade a store from (version - 1) to version.

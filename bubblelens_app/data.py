@@ -4,14 +4,16 @@ Every query result is cached by ``st.cache_data`` under (store path, run key, qu
 key is the latest run id and the file's modification time (the id is looked up again only when the file
 changes), so a new run of any stage (or an upload's
 pipeline) invalidates what was cached for that store, and an upload's temporary store (a path unique to
-its session) is never served to another session. The store is opened read-only for each query batch and
-closed at once, so a CLI stage can write it while the app is open. The encoder of the semantic search is
+its session) is never served to another session. The store is opened read-only by the first query of a
+script run that misses the cache, shared by that run's other queries, and closed when the run ends
+(:func:`script_run`, around the page in ``app.py``), so a CLI stage can write it between renders. The encoder of the semantic search is
 a ``st.cache_resource`` (loaded once per process).
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,12 +27,46 @@ import streamlit as st
 from bubblelens.present import queries as Q
 from bubblelens.present.projection import project_2d
 
-__all__ = ["audience_map", "codebook_table", "connect", "encoder", "exposure", "query", "run_key", "semantic_hits"]
+__all__ = ["audience_map", "codebook_table", "connect", "encoder", "exposure", "query", "release", "run_key",
+           "script_run", "semantic_hits"]
+
+
+_HELD = threading.local()  # per script-run thread: path -> the read-only connection of this run
+
+
+@contextmanager
+def script_run() -> Iterator[None]:
+    """Share one read-only connection per store among the queries of one script run (opening a DuckDB
+    file costs ~0.1 s, a page makes ~7 queries on a cold cache), and close them when the run ends, so
+    no lock outlives a render."""
+    outer = getattr(_HELD, "cons", None)
+    if outer is None:
+        _HELD.cons = {}
+    try:
+        yield
+    finally:
+        if outer is None:
+            release()
+            del _HELD.cons
+
+
+def release() -> None:
+    """Close the connections this script run holds (before a stage of the same run writes a store)."""
+    held: dict[str, duckdb.DuckDBPyConnection] | None = getattr(_HELD, "cons", None)
+    while held:
+        held.popitem()[1].close()
 
 
 @contextmanager
 def connect(path: str) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only connection to ``path``, closed on exit."""
+    """A read-only connection to ``path``: the script run's shared one inside :func:`script_run`
+    (closed when the run ends), otherwise a new one closed on exit."""
+    held: dict[str, duckdb.DuckDBPyConnection] | None = getattr(_HELD, "cons", None)
+    if held is not None:
+        if path not in held:
+            held[path] = duckdb.connect(path, read_only=True)
+        yield held[path]
+        return
     con = duckdb.connect(path, read_only=True)
     try:
         yield con

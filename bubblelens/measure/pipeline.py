@@ -22,6 +22,7 @@ import pandas as pd
 from ..errors import MeasureError
 from ..store import Store
 from . import metrics as mt
+from .aggregates import write_exposure_matrix
 from .bootstrap import ExposureData, bootstrap, intervals, jackknife, permutation_null
 from .lean import HomeLean, circular_lean, declared_lean, external_lean, position_of
 from .matrices import UNASSIGNED, impression_matrices, load_exposure_data, stored_scheme
@@ -323,6 +324,8 @@ def _write(store: Store, result: dict[str, Any], *, run_id: str, started: dateti
         finally:
             con.unregister("_ms_df")
             con.unregister("_mg_df")
+        # the app's heatmap reads this instead of summing the delivery rows per page open
+        notes = {**notes, "exposure_matrix_rows": write_exposure_matrix(con, result["scheme"], run_id=run_id)}
         store.record_run(run_id, "measure", status="ok", started_at=started, finished_at=datetime.now(UTC),
                          params=params, inputs=notes, timings=timings)
 

@@ -27,6 +27,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from ..measure.aggregates import INPUTS_FINGERPRINT, exposure_matrix_sql
+
 __all__ = [
     "CELL_KEY",
     "IMPRESSIONS_MID",
@@ -72,7 +74,7 @@ _DELIVERY_IMPRESSIONS = f"coalesce(d.count::DOUBLE, d.share * {IMPRESSIONS_MID})
 def has_table(con: Con, name: str) -> bool:
     """True when the store holds table ``name`` (a later stage may not have created it yet)."""
     row = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]
     ).fetchone()
     return bool(row and row[0])
 
@@ -305,46 +307,47 @@ def audience_points(con: Con, scheme: str, *, limit: int = 5000) -> pd.DataFrame
 # -- exposure -----------------------------------------------------------------------------------------
 def exposure_matrix(con: Con, scheme: str, *, task: str = "narrative",
                     include_suppressed: bool = False) -> pd.DataFrame:
-    """Long segment × label impression matrix: ``segment_id, label, impressions, ads``.
+    """Long segment × label impression matrix: ``segment_id, label, impressions, ads`` (and the
+    ``impressions_lower`` / ``impressions_upper`` bounds).
 
     Cells schemes: Σ over delivery rows of the segment's cells of the row's impressions (count, or share ×
     message midpoint); ``ads`` counts delivery rows, i.e. distinct ads for a finest cell, and ad × cell
     pairs for a roll-up. Audience schemes: Σ of ``exposures.count`` of the segment's members, ``ads`` the
     distinct ads they saw. Suppressed segments are left out unless ``include_suppressed``.
+
+    Read from table ``exposure_matrix`` (written by the measure stage) when its rows for ``scheme`` were
+    computed from the ingest / classify / segment runs the store holds now; otherwise computed by the same SQL
+    (:mod:`bubblelens.measure.aggregates`).
     """
+    cols = ["segment_id", "label", "impressions", "ads", "impressions_lower", "impressions_upper"]
     if not (has_table(con, "scores") and has_table(con, "segment_members")):
-        return pd.DataFrame(columns=["segment_id", "label", "impressions", "ads"])
+        return pd.DataFrame(columns=cols)
     supp = "" if include_suppressed else "AND NOT coalesce(sg.suppressed, false)"
-    if _is_cells(scheme):
-        # Two steps: aggregate the delivery rows per (cell dimensions, label) first, then map the few
-        # distinct cells to segments (5× faster than building a key for every row before the join).
-        per_cell_key = CELL_KEY.replace("d.", "pc.")
-        sql = f"""
-            WITH pc AS (
-                SELECT d.age, d.gender, d.region, d.country, s.label,
-                       sum({_DELIVERY_IMPRESSIONS}) AS impressions, count(*) AS ads
-                FROM deliveries d JOIN messages m USING (message_id)
-                JOIN scores s ON s.message_id = d.message_id AND s.task = $task
-                GROUP BY ALL)
-            SELECT sm.segment_id, pc.label, sum(pc.impressions) AS impressions, sum(pc.ads) AS ads
-            FROM pc JOIN segment_members sm ON sm.scheme = $scheme AND sm.member_id = {per_cell_key}
-            LEFT JOIN segments sg ON sg.scheme = sm.scheme AND sg.segment_id = sm.segment_id
-            WHERE true {supp}
-            GROUP BY ALL"""
-        df = con.execute(sql + " ORDER BY 1, 2", {"task": task, "scheme": scheme}).df()
-        return df[df["impressions"].fillna(0) > 0].reset_index(drop=True)
+    select = f"""SELECT x.segment_id, x.label, x.impressions, x.n_ads AS ads, x.impressions_lower,
+                        x.impressions_upper
+                 FROM {{src}} x
+                 LEFT JOIN segments sg ON sg.scheme = $scheme AND sg.segment_id = x.segment_id
+                 WHERE x.task = $task AND coalesce(x.impressions, 0) > 0 {supp}
+                 ORDER BY 1, 2"""
+    params = {"scheme": scheme, "task": task}
+    if _precomputed(con, scheme):
+        src = "(SELECT * FROM exposure_matrix WHERE scheme = $scheme)"
     else:
-        sql = f"""
-            SELECT sm.segment_id, s.label, sum(e.count)::DOUBLE AS impressions,
-                   count(DISTINCT e.message_id) AS ads
-            FROM exposures e
-            JOIN segment_members sm ON sm.scheme = ? AND sm.member_id = e.audience_id
-            JOIN scores s ON s.message_id = e.message_id AND s.task = ?
-            LEFT JOIN segments sg ON sg.scheme = sm.scheme AND sg.segment_id = sm.segment_id
-            WHERE true {supp}
-            GROUP BY ALL"""
-    df = _df(con, sql + " ORDER BY 1, 2", [scheme, task])
-    return df[df["impressions"].fillna(0) > 0].reset_index(drop=True)
+        src = f"({exposure_matrix_sql(scheme)})"
+    return con.execute(select.format(src=src), params).df()
+
+
+def _precomputed(con: Con, scheme: str) -> bool:
+    """True when ``exposure_matrix`` holds rows of ``scheme`` computed from the ingest / classify /
+    segment runs the store holds now (a later run of one of them makes them stale)."""
+    if not (has_table(con, "exposure_matrix") and has_table(con, "runs")):
+        return False
+    try:
+        row = con.execute(f"SELECT count(*) FROM exposure_matrix WHERE scheme = ? AND inputs = {INPUTS_FINGERPRINT}",
+                          [scheme]).fetchone()
+    except duckdb.BinderException:  # a table written before the ``inputs`` column
+        return False
+    return bool(row and row[0])
 
 
 def metrics_table(con: Con, name: str, *, scheme: str | None = None) -> pd.DataFrame:

@@ -4,7 +4,8 @@ Rows are drawn with a seeded generator and inserted straight into DuckDB (no ing
 ads from 60 sponsors of the six 2024 French camps, each delivered to the 12 age × gender cells and 5
 regions of its own profile (so segments differ in what they receive), narrative and camp scores,
 the ``cells`` and ``cells:age`` schemes, 2,000 panel audiences in an ``interests`` scheme with their
-exposures and a small interest embedding, and a run manifest. It is not a fixture of real formats: it
+exposures and a small interest embedding, every scheme's ``exposure_matrix`` (as the measure stage
+writes it), and a run manifest. It is not a fixture of real formats: it
 exists so that pages can be timed on 100,000 ads and tested without running the pipeline.
 """
 
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..measure.aggregates import write_exposure_matrix
 from ..store import Store, text_hash
 
 __all__ = ["CAMPS", "NARRATIVES", "XSS_TEXTS", "build_synthetic_store"]
@@ -216,6 +218,9 @@ def build_synthetic_store(path: str | Path, *, n_ads: int = 100_000, n_audiences
                              finished_at=t0 + timedelta(minutes=i, seconds=30), params={"seed": seed, "n_ads": n_ads},
                              models={"encoder": "synthetic"} if stage == "classify" else {},
                              inputs={"synthetic": n_ads}, timings={"total_s": 0.0})
+        # as the measure stage does for the scheme it measures, after the input stages' runs
+        for (scheme,) in con.execute("SELECT DISTINCT scheme FROM segments ORDER BY 1").fetchall():
+            write_exposure_matrix(con, scheme, run_id="syn-measure")
 
 
 def _vector_choice(rng: np.random.Generator, probs: np.ndarray, row: np.ndarray) -> np.ndarray:

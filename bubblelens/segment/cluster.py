@@ -6,9 +6,14 @@ learned state ends in ``_``). Pipeline, for rows ``X`` (L2-normalized embeddings
 1. identical rows are collapsed (one audience spec used by 200 ads is one point, not 200 duplicates that
    would fake a dense cluster and confuse UMAP's neighbour graph);
 2. at most ``max_fit`` unique rows are drawn (seeded) and fitted: UMAP to ``n_components`` dimensions on
-   cosine distance, then HDBSCAN with ``prediction_data=True``;
-3. every other row goes through ``UMAP.transform`` and ``hdbscan.approximate_predict``; ``fitted_`` records
-   which rows were fitted and which assigned;
+   cosine distance, then HDBSCAN with ``prediction_data=True``. Below ``EXACT_DISTANCES_MAX`` fitted rows
+   umap-learn computes every pairwise distance anyway, but through scikit-learn's per-pair Python loop
+   around its numba metric (n² Python calls: 4 of the 6 s of a fit on 800 messages); we give it the same
+   exact matrix, ``1 − x̂·ŷ`` from one matrix product, as ``metric="precomputed"``. Above it, umap-learn's
+   approximate neighbours (NN-descent) are used as they are;
+3. every other row goes through ``UMAP.transform`` (with the precomputed metric: cosine distances to the
+   fitted rows, in blocks) and ``hdbscan.approximate_predict``; ``fitted_`` records which rows were
+   fitted and which assigned;
 4. granularity: HDBSCAN's clusters are merged by agglomerating their centroids in the original
    embedding space with Ward's criterion weighted by cluster size (merging ``a`` and ``b`` costs
    ``n_a n_b / (n_a + n_b) · ‖c_a − c_b‖²``, so small fringe clusters join their nearest large one
@@ -22,6 +27,7 @@ Noise stays noise: a row HDBSCAN cannot place gets label ``-1`` and is counted i
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -31,9 +37,14 @@ from sklearn.utils import check_random_state
 
 from ..errors import SegmentError
 
-__all__ = ["InterestClusterer", "default_min_cluster_size", "weighted_ward_linkage"]
+__all__ = ["EXACT_DISTANCES_MAX", "InterestClusterer", "cosine_distances", "default_min_cluster_size",
+           "weighted_ward_linkage"]
 
 NOISE = -1
+#: up to this many fitted rows, UMAP gets exact cosine distances (umap-learn's own small-data threshold,
+#: below which it computes the full matrix itself; a 4095² float64 matrix is 128 MiB, as in umap-learn)
+EXACT_DISTANCES_MAX = 4095
+_BLOCK = 4096  # rows per block of distances when assigning new rows
 
 
 def default_min_cluster_size(n: int) -> int:
@@ -87,6 +98,13 @@ def _normalize(X: np.ndarray) -> np.ndarray:
     return X / np.where(norms == 0, 1.0, norms)
 
 
+def cosine_distances(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """``1 − â·b̂`` for every pair of rows, clipped to [0, 2]: UMAP's "cosine", in float64 as umap-learn's
+    own small-data matrix is."""
+    D = 1.0 - _normalize(np.asarray(A, dtype=np.float64)) @ _normalize(np.asarray(B, dtype=np.float64)).T
+    return np.clip(D, 0.0, 2.0, out=D)
+
+
 class InterestClusterer(ClusterMixin, BaseEstimator):
     """UMAP + HDBSCAN on embeddings, fitted on a sample, with a user-controlled number of segments.
 
@@ -98,6 +116,9 @@ class InterestClusterer(ClusterMixin, BaseEstimator):
     n_segments : merge HDBSCAN clusters into exactly this many segments (if it found at least that many).
     max_segments : when ``n_segments`` is None, merge only if HDBSCAN found more than this.
     n_components, n_neighbors, min_dist : UMAP parameters (cosine metric).
+    n_epochs : UMAP's optimisation epochs; 200 is umap-learn's own choice above 10,000 points (it uses 500
+        below): on the fixture messages 200 takes 40% of the time at the same NMI and outlier share (seeds
+        0–4, means: 0.87 s vs 2.15 s, NMI 0.858 vs 0.848, outliers 5.0% vs 6.6%). None → umap-learn's.
     max_fit : fit on at most this many unique rows; the others are assigned.
     cluster_selection_method : HDBSCAN's ``"eom"`` (default) or ``"leaf"``.
     random_state : seeds the sample and UMAP.
@@ -112,11 +133,13 @@ class InterestClusterer(ClusterMixin, BaseEstimator):
     linkage_ : scipy linkage matrix over HDBSCAN cluster centroids (None with fewer than 2 clusters).
     n_clusters_, n_segments_, outlier_share_, timings_ : what the fit found, and how long each step took.
     umap_, hdbscan_ : the fitted models (for :meth:`predict`).
+    fit_rows_ : the fitted rows when UMAP got exact distances (to compute new rows' distances), else None.
     """
 
     def __init__(self, *, min_cluster_size: int | None = None, min_samples: int | None = None,
                  n_segments: int | None = None, max_segments: int = 30, n_components: int = 5,
-                 n_neighbors: int = 15, min_dist: float = 0.0, max_fit: int = 20_000,
+                 n_neighbors: int = 15, min_dist: float = 0.0, n_epochs: int | None = 200,
+                 max_fit: int = 20_000,
                  cluster_selection_method: str = "eom", random_state: int | None = 0) -> None:
         self.min_cluster_size = min_cluster_size
         self.min_samples = min_samples
@@ -125,6 +148,7 @@ class InterestClusterer(ClusterMixin, BaseEstimator):
         self.n_components = n_components
         self.n_neighbors = n_neighbors
         self.min_dist = min_dist
+        self.n_epochs = n_epochs
         self.max_fit = max_fit
         self.cluster_selection_method = cluster_selection_method
         self.random_state = random_state
@@ -156,12 +180,23 @@ class InterestClusterer(ClusterMixin, BaseEstimator):
             )
         seed = self.random_state if isinstance(self.random_state, int) or self.random_state is None \
             else int(rng.randint(0, 2**31 - 1))
+        exact = len(fit_idx) <= EXACT_DISTANCES_MAX
         self.umap_ = umap.UMAP(
             n_components=self.n_components, n_neighbors=min(self.n_neighbors, len(fit_idx) - 1),
-            min_dist=self.min_dist, metric="cosine", random_state=seed,
+            min_dist=self.min_dist, n_epochs=self.n_epochs, random_state=seed,
+            metric="precomputed" if exact else "cosine",
+            disconnection_distance=2.0,  # what umap-learn sets for "cosine": only antipodal pairs cut
             n_jobs=1 if seed is not None else -1,
         )
-        Z_fit = self.umap_.fit_transform(U[fit_idx])
+        self.fit_rows_ = U[fit_idx] if exact else None
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*precomputed metric.*", category=UserWarning)
+            if exact:
+                D = cosine_distances(U[fit_idx], U[fit_idx])
+                np.fill_diagonal(D, 0.0)  # exactly, as umap-learn requires of a precomputed matrix
+                Z_fit = self.umap_.fit_transform(D)
+            else:
+                Z_fit = self.umap_.fit_transform(U[fit_idx])
         t["umap_fit_s"] = time.perf_counter() - t0
         t1 = time.perf_counter()
         self.hdbscan_ = hdbscan.HDBSCAN(
@@ -191,8 +226,7 @@ class InterestClusterer(ClusterMixin, BaseEstimator):
         self.probabilities_ = u_probs[inverse]
         self.fitted_ = u_fitted[inverse]
         self._merge(X)
-        self.labels_ = np.where(self.cluster_labels_ >= 0,
-                                self.cluster_to_segment_[np.maximum(self.cluster_labels_, 0)], NOISE)
+        self.labels_ = self._to_segments(self.cluster_labels_)
         self.outlier_share_ = float(np.mean(self.labels_ == NOISE))
         self.n_segments_ = int(self.labels_.max() + 1) if (self.labels_ >= 0).any() else 0
         t["total_s"] = time.perf_counter() - t0
@@ -203,7 +237,14 @@ class InterestClusterer(ClusterMixin, BaseEstimator):
         """HDBSCAN clusters of new rows: ``UMAP.transform`` then ``approximate_predict``."""
         import hdbscan
 
-        Z = self.umap_.transform(np.asarray(X, dtype=np.float32))
+        X = np.asarray(X, dtype=np.float32)
+        if self.fit_rows_ is None:
+            Z = self.umap_.transform(X)
+        else:  # precomputed metric: distances from the new rows to the fitted ones, block by block
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*precomputed metric.*", category=UserWarning)
+                Z = np.vstack([self.umap_.transform(cosine_distances(X[i:i + _BLOCK], self.fit_rows_))
+                               for i in range(0, len(X), _BLOCK)])
         lab, prob = hdbscan.approximate_predict(self.hdbscan_, Z)
         return np.asarray(lab, dtype=np.int64), np.asarray(prob, dtype=np.float64)
 
@@ -243,7 +284,13 @@ class InterestClusterer(ClusterMixin, BaseEstimator):
         if not hasattr(self, "hdbscan_"):
             raise SegmentError("this InterestClusterer is not fitted yet: call fit first")
         lab, _ = self._assign(np.asarray(X, dtype=np.float32))
-        return np.where(lab >= 0, self.cluster_to_segment_[np.maximum(lab, 0)], NOISE)
+        return self._to_segments(lab)
+
+    def _to_segments(self, clusters: np.ndarray) -> np.ndarray:
+        """Segment of each HDBSCAN cluster label (noise, and everything when no cluster was found, → -1)."""
+        if len(self.cluster_to_segment_) == 0:
+            return np.full(len(clusters), NOISE, dtype=np.int64)
+        return np.where(clusters >= 0, self.cluster_to_segment_[np.maximum(clusters, 0)], NOISE)
 
     def segment_centroids(self, X: Any) -> np.ndarray:
         """L2-normalized mean embedding of each segment of the fitted ``X`` (rows = segments)."""
