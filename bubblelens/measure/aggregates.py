@@ -86,7 +86,6 @@ def write_exposure_matrix(con: duckdb.DuckDBPyConnection, scheme: str, *, run_id
     carry the fingerprint of the ingest / classify / segment runs (:data:`INPUTS_FINGERPRINT`), and readers
     ignore them once another such run is recorded. Returns the number of rows written.
     """
-    con.execute("ALTER TABLE exposure_matrix ADD COLUMN IF NOT EXISTS inputs VARCHAR")  # a table older than that column
     con.execute("DELETE FROM exposure_matrix WHERE scheme = $scheme", {"scheme": scheme})
     con.execute(
         f"""INSERT INTO exposure_matrix (scheme, segment_id, task, label, impressions_lower, impressions,
