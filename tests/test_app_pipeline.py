@@ -1,5 +1,5 @@
-"""The app's pages on the store the real pipeline builds from ``data/fixtures`` (ingest, classify,
-segment, discover, measure: whichever stages are installed; the others are skipped with their reason).
+"""The app's pages on the store the real pipeline (:func:`bubblelens.pipeline.run_pipeline`) builds from
+``data/fixtures`` plus one hostile ad (ingest, classify, discover, segment, measure).
 
 Slow: classification embeds the fixtures and interest clustering compiles UMAP (~35 s on a first fit).
 """
@@ -13,8 +13,8 @@ import duckdb
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from bubblelens.present.demo import build_fixture_store
-from bubblelens.store import Store, text_hash
+from bubblelens.pipeline import FIXTURE_INPUTS, fixtures_dir, run_pipeline
+from bubblelens.store import Store
 
 pytestmark = pytest.mark.slow
 
@@ -23,17 +23,17 @@ APP = str(ROOT / "app.py")
 XSS = "<script>window.__xss = 1</script><img src=x onerror=alert(1)> Votez pour nous"
 
 
-def _add_xss_ad(store: Store) -> None:
-    store.con.execute(
-        "INSERT INTO messages (message_id, source_format, text, text_hash, has_text, sponsor, channel) "
-        "VALUES ('xss-fixture', 'test', ?, ?, true, 'XSS sponsor', 'sms')", [XSS, text_hash(XSS)])
-
-
 @pytest.fixture(scope="module")
 def fixture_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, str]]:
-    path = tmp_path_factory.mktemp("pipeline") / "fixtures.duckdb"
-    done = build_fixture_store(path, ROOT / "data" / "fixtures", extra=_add_xss_ad)
-    return str(path), done
+    tmp = tmp_path_factory.mktemp("pipeline")
+    xss = tmp / "xss.csv"  # a generic table whose columns carry the canonical field names
+    xss.write_text('id,text,sponsor,channel\nxss-fixture,"' + XSS + '",XSS sponsor,sms\n', encoding="utf-8")
+    fx = fixtures_dir()
+    inputs = [(fx / name, opts) for name, opts in FIXTURE_INPUTS] + [(xss, {"format": "table"})]
+    path = tmp / "fixtures.duckdb"
+    with Store.open(path) as store:
+        res = run_pipeline(store, inputs, sponsors=fx / "sponsors.csv", n_boot=200)
+    return str(path), res.stages
 
 
 @pytest.fixture()
@@ -43,7 +43,7 @@ def app(fixture_store: tuple[str, dict[str, str]], monkeypatch: pytest.MonkeyPat
 
 
 def _stage(done: dict[str, str], name: str) -> None:
-    if done.get(name) != "ok":
+    if done.get(name) is None or done[name].startswith("skipped"):
         pytest.skip(f"stage {name!r} not available on the fixture store: {done.get(name)}")
 
 
@@ -90,7 +90,7 @@ def test_narrative_filter_on_real_scores(app: AppTest, fixture_store: tuple[str,
 def test_exposure_heatmap_rows_are_the_unsuppressed_cells(app: AppTest,
                                                           fixture_store: tuple[str, dict[str, str]]) -> None:
     _stage(fixture_store[1], "classify")
-    _stage(fixture_store[1], "segment cells")
+    _stage(fixture_store[1], "segment cells:region")
     at = _goto(app, "exposure")
     rows = set(at.selectbox(key="cell_segment").options)
     with duckdb.connect(fixture_store[0], read_only=True) as con:
