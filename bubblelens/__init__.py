@@ -6,35 +6,10 @@ This module is the small public facade; the stages live in their own sub-package
 
 from __future__ import annotations
 
-from .errors import (
-    BubbleLensError,
-    CodebookError,
-    FormatError,
-    IngestError,
-    MeasureError,
-    ModelError,
-    SchemaError,
-    SchemaVersionError,
-    ScoreError,
-    SegmentError,
-    StoreError,
-)
+from . import errors
+from .errors import *  # noqa: F403  (the error classes; their names are listed once, in errors.__all__)
 from .store import Store
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "BubbleLensError",
-    "CodebookError",
-    "FormatError",
-    "IngestError",
-    "MeasureError",
-    "ModelError",
-    "SchemaError",
-    "SchemaVersionError",
-    "ScoreError",
-    "SegmentError",
-    "Store",
-    "StoreError",
-    "__version__",
-]
+__all__ = [*errors.__all__, "Store", "__version__"]

