@@ -20,6 +20,7 @@ import hashlib
 import os
 import re
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -221,7 +222,7 @@ class SentenceTransformerEncoder:
                 os.replace(tmp, int8)
             target = int8
         so = ort.SessionOptions()
-        so.intra_op_num_threads = self.threads
+        so.intra_op_num_threads = 1  # parallel over batches instead (see _encode_onnx)
         so.inter_op_num_threads = 1
         return ort.InferenceSession(str(target), so, providers=["CPUExecutionProvider"])
 
@@ -256,16 +257,18 @@ class SentenceTransformerEncoder:
         os.replace(tmp, out)
 
     def _encode_onnx(self, texts: list[str], batch_size: int, progress: bool) -> np.ndarray:
+        """Length-sorted batches (little padding), tokenized here and run ``threads`` at a time.
+
+        Each session run uses one thread: on two cores, two batches at once went 1.6-1.9x faster than one
+        batch on two intra-op threads (small matrices parallelize poorly inside one run).
+        """
         tok = self._st.tokenizer
-        order = np.argsort([len(t) for t in texts], kind="stable")  # length-sorted: little padding
+        order = np.argsort([len(t) for t in texts], kind="stable")
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for i in _batches(len(texts), batch_size, progress, self.id):
-            idx = order[i:i + batch_size]
-            e = tok([texts[j] for j in idx], padding=True, truncation=True,
-                    max_length=self._st.max_seq_length, return_tensors="np")
-            mask = e["attention_mask"].astype(np.int64)
-            h = self._session.run(None, {"input_ids": e["input_ids"].astype(np.int64),
-                                         "attention_mask": mask})[0]
+
+        def run(idx: np.ndarray, feed: dict[str, np.ndarray]) -> None:
+            h = self._session.run(None, feed)[0]
+            mask = feed["attention_mask"]
             if self._pooling == "cls":
                 v = h[:, 0]
             elif self._pooling == "max":
@@ -274,16 +277,31 @@ class SentenceTransformerEncoder:
                 m = mask[..., None].astype(np.float32)
                 v = (h * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
             out[idx] = v
+
+        with ThreadPoolExecutor(self.threads) as pool:
+            futures = []
+            for i in _batches(len(texts), batch_size, progress, self.id):
+                idx = order[i:i + batch_size]
+                e = tok([texts[j] for j in idx], padding=True, truncation=True,
+                        max_length=self._st.max_seq_length, return_tensors="np")  # not thread-safe: here
+                feed = {"input_ids": e["input_ids"].astype(np.int64),
+                        "attention_mask": e["attention_mask"].astype(np.int64)}
+                futures.append(pool.submit(run, idx, feed))
+            for f in futures:
+                f.result()
         return out
 
-    def encode(self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        """Embed ``texts`` (mean pooling as the model's config says; rows L2-normalized)."""
+    def encode(self, texts: Sequence[str], *, batch_size: int | None = None, progress: bool = False) -> np.ndarray:
+        """Embed ``texts`` (mean pooling as the model's config says; rows L2-normalized).
+
+        ``batch_size`` defaults to 16 on ONNX (length-sorted, so little padding) and 64 on torch.
+        """
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         if self._session is not None:
-            return _normalize(self._encode_onnx(texts, batch_size, progress))
-        return _normalize(self._st.encode(texts, batch_size=batch_size, show_progress_bar=progress,
+            return _normalize(self._encode_onnx(texts, batch_size or 16, progress))
+        return _normalize(self._st.encode(texts, batch_size=batch_size or 64, show_progress_bar=progress,
                                           convert_to_numpy=True, normalize_embeddings=True))
 
 
