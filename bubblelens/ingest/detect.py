@@ -47,7 +47,7 @@ def _first_json_object(text: str) -> object:
 
 def detect_format(src: DecodedFile) -> str:
     """One of :data:`FORMATS` for a decoded file."""
-    if src.encoding == "parquet":
+    if src.is_parquet:
         return "table"
     text = src.head
     if text.lstrip()[:1] in ("{", "["):

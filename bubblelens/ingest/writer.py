@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -175,12 +175,36 @@ def _unregister(con: Any, name: str) -> None:
         con.unregister(name)
 
 
+#: DuckDB's row group size. A large insert goes in batches of exactly this many rows, which DuckDB
+#: appends in parallel; batches of other sizes (one per parsed piece of a file) would each leave a
+#: partial row group that the commit then has to compress again (measured on 3.1 M delivery rows in
+#: 18 pieces: 2.9 s of commit CPU instead of 1.0 s).
+ROW_GROUP = 122_880
+
+
+@contextlib.contextmanager
+def _any_order(con: Any) -> Iterator[None]:
+    """Let DuckDB append rows in any order (``preserve_insertion_order``: a global setting, put
+    back after). Parallel appends then fill shared row groups, so a table in pieces of any size goes
+    in without a copy and without partial row groups; SQL gives rows no order anyway."""
+    old = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0]
+    con.execute("SET preserve_insertion_order = false")
+    try:
+        yield
+    finally:
+        con.execute(f"SET preserve_insertion_order = {'true' if old else 'false'}")
+
+
 def _insert(con: Any, table: str, tbl: pa.Table, *, mode: str = "INSERT") -> None:
     cols = [c for c in tbl.column_names if c != "_row"]
+    pieces = tbl.num_rows > ROW_GROUP and any(c.num_chunks > 1 for c in tbl.columns)
+    if tbl.num_rows > ROW_GROUP and not pieces:  # one chunk: cut at row groups (slices, no copy)
+        tbl = pa.Table.from_batches(tbl.to_batches(max_chunksize=ROW_GROUP), schema=tbl.schema)
     con.register("_bl_new", tbl)
     try:
         collist = ", ".join(f'"{c}"' for c in cols)
-        con.execute(f'{mode} INTO {table} ({collist}) SELECT {collist} FROM _bl_new').fetchall()
+        with _any_order(con) if pieces else contextlib.nullcontext():
+            con.execute(f'{mode} INTO {table} ({collist}) SELECT {collist} FROM _bl_new').fetchall()
     finally:
         _unregister(con, "_bl_new")
 

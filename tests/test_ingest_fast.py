@@ -1,0 +1,230 @@
+"""The column-wise Meta reader cut into pieces: the same rows, rejects, counts and store as the
+row-wise reader, whatever the file holds; and the writer's bulk inserts stay all-or-nothing."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from bubblelens.ingest import ingest_paths, meta_fast, read_batch, writer
+from bubblelens.store import Store
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+from bench_ingest import generate
+
+ORDER = {"messages": ["message_id"], "deliveries": ["message_id", "kind", "age", "gender", "region", "share"]}
+
+
+def _lines(path: Path, n: int, seed: int) -> list[str]:
+    generate(path, n, seed=seed)
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def _write(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def pieces(monkeypatch):
+    """Small files take the column-wise path, cut into pieces of ~20 KB (a handful of ads each)."""
+    monkeypatch.setattr(meta_fast, "MIN_LINES", 10)
+    monkeypatch.setattr(meta_fast, "MIN_SPLIT_BYTES", 0)
+    monkeypatch.setattr(meta_fast, "PIECE_BYTES", 20_000)
+
+
+def _row_wise(path: Path, monkeypatch):
+    with monkeypatch.context() as m:
+        m.setattr(meta_fast, "MIN_LINES", 10**9)
+        return read_batch(path)[1]
+
+
+def _same(slow, fast) -> None:
+    assert (fast.rows_read, fast.kept, len(fast.rejects)) == (slow.rows_read, slow.kept, len(slow.rejects))
+    assert [(r.line, r.field, r.reason) for r in sorted(fast.rejects, key=lambda r: r.line)] == \
+        [(r.line, r.field, r.reason) for r in sorted(slow.rejects, key=lambda r: r.line)]
+    for table, key in ORDER.items():
+        a = slow.to_arrow(table).drop_columns(["_row"]).sort_by([(k, "ascending") for k in key])
+        b = fast.to_arrow(table).drop_columns(["_row"]).sort_by([(k, "ascending") for k in key])
+        assert a.to_pylist() == b.to_pylist(), table
+
+
+def test_pieces_give_the_row_wise_result(tmp_path, monkeypatch, pieces):
+    """Bad rows in several pieces go row-wise with their own line numbers; many text parts,
+    exponents and signs in shares, empty lists and nulls come out as the row-wise reader has them."""
+    lines = _lines(tmp_path / "ads.jsonl", 400, seed=11)
+    ads = [json.loads(x) for x in lines]
+    ads[10]["delivery_by_region"][0]["percentage"] = "1.5"            # outside [0, 1]: rejected
+    del ads[150]["id"]                                                  # no id: content id, row-wise
+    ads[390]["impressions"] = {"lower_bound": "1,000", "upper_bound": "1999"}  # grouped: row-wise takes it
+    ads[200]["ad_creative_bodies"] = [f"Partie {i}" for i in range(12)] + ["Partie 3"]
+    ads[201]["demographic_distribution"][0]["percentage"] = "5e-2"
+    ads[202]["demographic_distribution"][1]["percentage"] = "+0.25"    # row-wise: float() takes it
+    ads[203]["demographic_distribution"][2]["percentage"] = " 0.25"
+    ads[204]["delivery_by_region"][3]["percentage"] = "nan"
+    ads[205]["ad_creative_link_titles"] = []
+    ads[206]["languages"] = None
+    ads[207]["delivery_by_region"] = []
+    ads[208]["spend"] = {"lower_bound": "100"}                          # no upper bound: stays NULL
+    ads[209]["ad_delivery_start_time"] = "2024-06-21T08:00:00+0200"
+    ads[210]["ad_delivery_stop_time"] = "21/06/2024"                    # row-wise reads it
+    ads[211]["ad_creative_bodies"] = ["  Espace\u00a0insécable  ", "Espace insécable", ""]
+    path = _write(tmp_path / "ads.jsonl", [json.dumps(a, ensure_ascii=False) for a in ads])
+    slow = _row_wise(path, monkeypatch)
+    _, fast = read_batch(path)
+    assert fast.arrow and len(meta_fast._pieces(path.read_bytes(), 2)) > 20
+    _same(slow, fast)
+    assert [r.line for r in fast.rejects] == [11, 205]
+
+
+@pytest.mark.parametrize("change, fast_path", [
+    (lambda a: a.update(eu_total_reach="12"), False),                            # a field it does not read
+    (lambda a: a["impressions"].update(currency="EUR"), False),                  # unknown nested field
+    (lambda a: a["demographic_distribution"][0].update(country="FR"), False),
+    (lambda a: a.update(bylines=True), False),                                   # another JSON type
+    (lambda a: a["impressions"].update(lower_bound=1000), False),                # a number among strings
+    (lambda a: a.update(ad_creative_link_titles=["titre", None]), False),
+])
+def test_another_shape_gives_the_row_wise_result(tmp_path, monkeypatch, pieces, change, fast_path):
+    lines = _lines(tmp_path / "ads.jsonl", 60, seed=12)
+    for i in (5, 40):
+        ad = json.loads(lines[i])
+        change(ad)
+        lines[i] = json.dumps(ad, ensure_ascii=False)
+    path = _write(tmp_path / "ads.jsonl", lines)
+    slow = _row_wise(path, monkeypatch)
+    _, fast = read_batch(path)
+    assert bool(fast.arrow) == fast_path
+    _same(slow, fast)
+
+
+def test_numbers_as_bounds_are_read_with_inferred_types(tmp_path, monkeypatch, pieces):
+    ads = [json.loads(x) for x in _lines(tmp_path / "ads.jsonl", 60, seed=18)]
+    for ad in ads:
+        for key in ("impressions", "spend"):
+            ad[key] = {k: int(v) for k, v in ad[key].items()}
+    ads[7]["spend"]["upper_bound"] = -1
+    path = _write(tmp_path / "ads.jsonl", [json.dumps(a, ensure_ascii=False) for a in ads])
+    slow = _row_wise(path, monkeypatch)
+    _, fast = read_batch(path)
+    assert fast.arrow and len(fast.rejects) == 1
+    _same(slow, fast)
+
+
+@pytest.mark.parametrize("edit", ["blank line", "two objects on a line", "key twice", "pretty-printed"])
+def test_line_numbers_never_slip(tmp_path, monkeypatch, pieces, edit):
+    """Rows and lines must pair up one to one, else the file is read row-wise."""
+    lines = _lines(tmp_path / "ads.jsonl", 60, seed=13)
+    lines[45] = "{broken"
+    if edit == "blank line":
+        lines.insert(30, "")
+    elif edit == "two objects on a line":
+        lines[30] = lines[30] + " " + lines[31]
+    elif edit == "key twice":
+        lines[30] = lines[30][:-1] + ', "id": "twice"}'
+    else:
+        lines[30] = json.dumps(json.loads(lines[30]), indent=1)
+    path = _write(tmp_path / "ads.jsonl", lines)
+    slow = _row_wise(path, monkeypatch)
+    _, fast = read_batch(path)
+    assert not fast.arrow
+    _same(slow, fast)
+    broken = path.read_text(encoding="utf-8").split("\n").index("{broken") + 1
+    assert broken in [r.line for r in fast.rejects]
+
+
+def test_invalid_utf8_in_a_later_piece_reads_the_file_as_cp1252(tmp_path, pieces):
+    lines = _lines(tmp_path / "ads.jsonl", 80, seed=14)
+    data = ("\n".join(lines) + "\n").encode("utf-8")
+    cut = data.rindex(b"S\xc3\xa9curit\xc3\xa9") if b"S\xc3\xa9curit\xc3\xa9" in data else data.rindex(b"\xc3\xa9")
+    path = tmp_path / "ads.jsonl"
+    path.write_bytes(data[:cut] + b"\xe9" + data[cut + 2:])  # one é in cp1252, near the end
+    with pytest.warns(UserWarning, match="not UTF-8"):
+        _, batch = read_batch(path)
+    assert not batch.arrow and (batch.rows_read, batch.kept) == (80, 80)
+
+
+def _store_rows(store: Store) -> dict[str, list]:
+    con = store.con
+    return {
+        "messages": con.execute("SELECT * FROM messages ORDER BY message_id").fetchall(),
+        "deliveries": con.execute("SELECT * FROM deliveries ORDER BY ALL").fetchall(),
+        "rejects": con.execute("SELECT line, field, reason FROM rejects ORDER BY ALL").fetchall(),
+    }
+
+
+def _report(f) -> tuple:
+    return (f.rows_read, f.kept, f.rejected, f.added, f.updated, f.skipped, f.written)
+
+
+def test_the_store_and_counts_are_the_row_wise_ones(tmp_path, monkeypatch, pieces):
+    """Ids repeated across pieces (the last line wins, with its deliveries), a newer export, and a
+    re-ingest that adds nothing: the store and every count match the row-wise reader's."""
+    monkeypatch.setattr(writer, "ROW_GROUP", 1000)  # bulk inserts in several batches
+    lines = _lines(tmp_path / "w1.jsonl", 300, seed=15)
+    dup = json.loads(lines[250])
+    dup["id"] = json.loads(lines[3])["id"]
+    dup["delivery_by_region"] = dup["delivery_by_region"][:2]
+    lines[250] = json.dumps(dup, ensure_ascii=False)
+    bad = json.loads(lines[100])
+    bad["spend"]["lower_bound"] = "-5"                                  # rejected by the row-wise reader
+    lines[100] = json.dumps(bad, ensure_ascii=False)
+    week1 = _write(tmp_path / "w1.jsonl", lines)
+    newer = [json.loads(x) for x in lines[:150] if x.startswith("{")]
+    for ad in newer[::3]:
+        ad["impressions"]["upper_bound"] = str(int(ad["impressions"]["upper_bound"]) + 1)
+        ad["demographic_distribution"] = ad["demographic_distribution"][:5]
+    week2 = _write(tmp_path / "w2.jsonl", [json.dumps(a, ensure_ascii=False) for a in newer] + lines[280:])
+
+    results = {}
+    for mode in ("row-wise", "fast"):
+        with monkeypatch.context() as m:
+            if mode == "row-wise":
+                m.setattr(meta_fast, "MIN_LINES", 10**9)
+            with Store.open(tmp_path / f"{mode}.duckdb") as store:
+                reports = [_report(ingest_paths(store, [p]).files[0]) for p in (week1, week2, week1)]
+                if mode == "fast":
+                    _, batch = read_batch(week1)
+                    assert batch.arrow
+                results[mode] = (reports, _store_rows(store), store.stats())
+    assert results["fast"] == results["row-wise"]
+    reports, _, stats = results["fast"]
+    assert reports[0][:6] == (300, 299, 1, 298, 0, 1)
+    assert reports[2][3] == 0  # the re-ingest adds nothing
+    assert stats["rejects"] == 2 and stats["messages"] == 298  # line 101 of each week rejected
+
+
+def test_a_failed_bulk_insert_leaves_the_store_and_settings_unchanged(tmp_path, monkeypatch, pieces):
+    monkeypatch.setattr(writer, "ROW_GROUP", 1000)
+    path = _write(tmp_path / "ads.jsonl", _lines(tmp_path / "ads.jsonl", 200, seed=16))
+    with Store.open(tmp_path / "s.duckdb") as store:
+        ingest_paths(store, [_write(tmp_path / "first.jsonl", _lines(tmp_path / "first.jsonl", 20, seed=17))])
+        before = (store.stats(), _store_rows(store))
+        failing = _FailingConnection(store.con)
+        with monkeypatch.context() as m:
+            m.setattr(store, "con", failing)
+            with pytest.raises(RuntimeError, match="disk full"):
+                ingest_paths(store, [path])
+        assert "SET preserve_insertion_order = false" in failing.statements  # the parallel bulk insert
+        assert (store.stats(), _store_rows(store)) == before
+        assert store.con.execute("SELECT current_setting('preserve_insertion_order')").fetchall() == [(True,)]
+
+
+class _FailingConnection:
+    """The store's connection, failing the bulk insert of deliveries (after messages went in)."""
+
+    def __init__(self, con) -> None:
+        self._con = con
+        self.statements: list[str] = []
+
+    def __getattr__(self, name):
+        return getattr(self._con, name)
+
+    def execute(self, sql, *args):
+        self.statements.append(sql)
+        if sql.startswith("INSERT INTO deliveries"):
+            raise RuntimeError("disk full")
+        return self._con.execute(sql, *args)
