@@ -19,7 +19,7 @@ from ..store import text_hash
 from .csvio import read_csv_records
 from .ranges import parse_bucket, parse_count, parse_date
 from .text import DecodedFile
-from .writer import Batch, Reject
+from .writer import BadField, Batch, Reject
 
 __all__ = ["is_google_header", "read_google"]
 
@@ -72,33 +72,26 @@ def _creative_stats(src: DecodedFile, header: list[str], records: Any) -> Batch:
     currencies = [m.group(1) for h in header if (m := _SPEND_MIN.match(h))]
     order = [c for c in ("EUR", "USD") if c in currencies] + [c for c in currencies
                                                                if c not in ("EUR", "USD")]
-    idx = {h: i for i, h in enumerate(header)}
-    for line, rec in records:
-        batch.rows_read += 1
-        if len(rec) != len(header):
-            batch.rejects.append(Reject.of(line, "(row)", f"{len(rec)} values for {len(header)} columns",
-                                           rec))
-            continue
-        row = {h: rec[i].strip() for h, i in idx.items()}
+    for line, row, rec in batch.well_formed(header, records):
         try:
             mid, url = row.get("Ad_ID") or None, row.get("Ad_URL") or None
             if not mid and not url:
-                raise _Bad("Ad_ID", "no id, no text and no URL")
+                raise BadField("Ad_ID", "no id, no text and no URL")
             if not mid:
                 mid = "sha1:" + text_hash(url or "")[:16]
             try:
                 lo, hi = parse_bucket(row.get("Impressions"))
             except ValueError as e:
-                raise _Bad("Impressions", str(e)) from None
+                raise BadField("Impressions", str(e)) from None
             spends: dict[str, list[float | None]] = {}
             for c in currencies:
                 try:
                     a = _money(row.get(f"Spend_Range_Min_{c}", ""), c)
                     b = _money(row.get(f"Spend_Range_Max_{c}", ""), c)
                 except ValueError as e:
-                    raise _Bad(f"Spend_Range_Min_{c}", str(e)) from None
+                    raise BadField(f"Spend_Range_Min_{c}", str(e)) from None
                 if a is not None and b is not None and a > b:
-                    raise _Bad(f"Spend_Range_Min_{c}", f"lower bound {a} above upper bound {b}")
+                    raise BadField(f"Spend_Range_Min_{c}", f"lower bound {a} above upper bound {b}")
                 if a is not None or b is not None:
                     spends[c] = [a, b]
             cur = next((c for c in order if c in spends), None)
@@ -108,8 +101,8 @@ def _creative_stats(src: DecodedFile, header: list[str], records: Any) -> Batch:
                 try:
                     dates[k] = parse_date(row.get(k))
                 except ValueError as e:
-                    raise _Bad(k, str(e)) from None
-        except _Bad as e:
+                    raise BadField(k, str(e)) from None
+        except BadField as e:
             batch.rejects.append(Reject.of(line, e.field, e.reason, rec))
             continue
         r = len(msgs)
@@ -150,26 +143,14 @@ def _split_geo(v: str) -> list[str]:
     return [x.strip() for x in re.split(r";|,\s+|\|", v) if x.strip()]
 
 
-class _Bad(Exception):
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(reason)
-        self.field, self.reason = field, reason
-
 
 def _advertiser_stats(src: DecodedFile, header: list[str], records: Any) -> Batch:
     batch = Batch(format=FORMAT, kind="sponsor_spend")
     rows = batch.rows("sponsor_spend")
-    idx = {h: i for i, h in enumerate(header)}
-    spend_col = "Spend_EUR" if "Spend_EUR" in idx else ("Spend_USD" if "Spend_USD" in idx
+    spend_col = "Spend_EUR" if "Spend_EUR" in header else ("Spend_USD" if "Spend_USD" in header
                                                           else "Total_Spend_USD")
     currency = spend_col.rsplit("_", 1)[1]
-    for line, rec in records:
-        batch.rows_read += 1
-        if len(rec) != len(header):
-            batch.rejects.append(Reject.of(line, "(row)", f"{len(rec)} values for {len(header)} columns",
-                                           rec))
-            continue
-        row = {h: rec[i].strip() for h, i in idx.items()}
+    for line, row, rec in batch.well_formed(header, records):
         try:
             spend = _money(row.get(spend_col, ""), spend_col)
             n = parse_count(row["Total_Creatives"]) if row.get("Total_Creatives") else None

@@ -22,7 +22,7 @@ from .jsonio import JsonProblem, iter_json_records
 from .meta_fast import read_fast
 from .ranges import parse_count, parse_date, parse_range
 from .text import DecodedFile
-from .writer import Batch, Reject
+from .writer import BadField, Batch, Reject, content_id
 
 __all__ = ["AD_FIELDS", "is_meta_record", "read_meta_api"]
 
@@ -45,12 +45,6 @@ _ID_IN_URL = re.compile(r"[?&]id=(\d+)")
 _TOKEN_AMP = re.compile(r"&access_token(=[^&#]*)?")
 _TOKEN_Q = re.compile(r"\?access_token(=[^&#]*)?&?")
 
-
-class _Bad(Exception):
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(reason)
-        self.field = field
-        self.reason = reason
 
 
 def is_meta_record(obj: Any) -> bool:
@@ -91,7 +85,7 @@ def _strings(ad: dict[str, Any], new: str, old: str) -> list[str]:
         return [v]
     if isinstance(v, list) and all(isinstance(x, str) for x in v):
         return v
-    raise _Bad(key, f"expected a string or a list of strings, got {type(v).__name__}")
+    raise BadField(key, f"expected a string or a list of strings, got {type(v).__name__}")
 
 
 def _join_text(parts: list[str]) -> str:
@@ -110,7 +104,7 @@ def _range(ad: dict[str, Any], key: str) -> tuple[int | None, int | None]:
     try:
         return parse_range(ad.get(key))
     except ValueError as e:
-        raise _Bad(key, str(e)) from None
+        raise BadField(key, str(e)) from None
 
 
 def _date(ad: dict[str, Any], key: str) -> Any:
@@ -120,32 +114,32 @@ def _date(ad: dict[str, Any], key: str) -> Any:
     try:
         return parse_date(v)
     except (ValueError, TypeError, OverflowError) as e:
-        raise _Bad(key, str(e)) from None
+        raise BadField(key, str(e)) from None
 
 
 def _shares(entries: Any, key: str, label: str) -> tuple[list[float], list[Any]]:
     """Percentages as floats in [0, 1] and the ``label`` values (age, region, ...) of each entry."""
     if not isinstance(entries, list):
-        raise _Bad(key, f"expected a list, got {type(entries).__name__}")
+        raise BadField(key, f"expected a list, got {type(entries).__name__}")
     try:
         shares = [float(e["percentage"]) for e in entries]
         labels = [e.get(label) for e in entries]
     except (KeyError, TypeError, ValueError, AttributeError):
         for e in entries:
             if not isinstance(e, dict):
-                raise _Bad(key, f"entry is not an object: {str(e)[:40]!r}") from None
+                raise BadField(key, f"entry is not an object: {str(e)[:40]!r}") from None
             try:
                 float(e["percentage"])
             except KeyError:
-                raise _Bad(key, "entry without a percentage") from None
+                raise BadField(key, "entry without a percentage") from None
             except (TypeError, ValueError):
-                raise _Bad(key, f"non-numeric percentage {str(e['percentage'])[:40]!r}") from None
-        raise _Bad(key, "malformed entries") from None
+                raise BadField(key, f"non-numeric percentage {str(e['percentage'])[:40]!r}") from None
+        raise BadField(key, "malformed entries") from None
     if shares:
         lo, hi, total = min(shares), max(shares), sum(shares)
         if total != total or lo < 0.0 or hi > 1.0:
             bad = next(x for x in shares if not 0.0 <= x <= 1.0)
-            raise _Bad(key, f"share {bad} outside [0, 1]")
+            raise BadField(key, f"share {bad} outside [0, 1]")
     return shares, labels
 
 
@@ -153,21 +147,21 @@ def _reach(entries: Any) -> list[tuple[str | None, str | None, str, int]]:
     """DSA ``age_country_gender_reach_breakdown`` → (country, age, gender, count) rows."""
     key = "age_country_gender_reach_breakdown"
     if not isinstance(entries, list):
-        raise _Bad(key, "expected a list")
+        raise BadField(key, "expected a list")
     out = []
     for c in entries:
         if not isinstance(c, dict):
-            raise _Bad(key, "entry is not an object")
+            raise BadField(key, "entry is not an object")
         for b in c.get("age_gender_breakdowns") or []:
             if not isinstance(b, dict):
-                raise _Bad(key, "breakdown is not an object")
+                raise BadField(key, "breakdown is not an object")
             for gender in ("male", "female", "unknown"):
                 if b.get(gender) is None:
                     continue
                 try:
                     n = parse_count(b[gender])
                 except ValueError as e:
-                    raise _Bad(key, str(e)) from None
+                    raise BadField(key, str(e)) from None
                 out.append((c.get("country"), b.get("age_range"), gender, n))
     return out
 
@@ -187,7 +181,7 @@ def _targeting(ad: dict[str, Any]) -> list[tuple[str, str, bool]]:
     locs = ad.get("target_locations")
     if locs is not None:
         if not isinstance(locs, list):
-            raise _Bad("target_locations", "expected a list")
+            raise BadField("target_locations", "expected a list")
         for loc in locs:
             if isinstance(loc, dict):
                 name = loc.get("name") or loc.get("key")
@@ -214,11 +208,11 @@ def _idstr(v: Any, key: str) -> str | None:
         return None
     if isinstance(v, str | int) and not isinstance(v, bool):
         return str(v)
-    raise _Bad(key, f"id of the wrong type ({type(v).__name__})")
+    raise BadField(key, f"id of the wrong type ({type(v).__name__})")
 
 
 def _add_ad(ad: dict[str, Any], line: int, batch: Batch, src: DecodedFile, *, channel: str) -> None:
-    """Validate one ad fully, then append it and its children; raises _Bad before appending anything."""
+    """Validate one ad fully, then append it and its children; raises BadField before appending anything."""
     bodies = _strings(ad, "ad_creative_bodies", "ad_creative_body")
     titles = _strings(ad, "ad_creative_link_titles", "ad_creative_link_title")
     descs = _strings(ad, "ad_creative_link_descriptions", "ad_creative_link_description")
@@ -226,7 +220,7 @@ def _add_ad(ad: dict[str, Any], line: int, batch: Batch, src: DecodedFile, *, ch
     text = _join_text(bodies + titles + descs)
     url = ad.get("ad_snapshot_url")
     if url is not None and not isinstance(url, str):
-        raise _Bad("ad_snapshot_url", "not a string")
+        raise BadField("ad_snapshot_url", "not a string")
     flags: list[str] = []
     mid = _idstr(ad.get("id"), "id") or _idstr(ad.get("_id"), "_id")
     if mid is None and url:
@@ -235,10 +229,7 @@ def _add_ad(ad: dict[str, Any], line: int, batch: Batch, src: DecodedFile, *, ch
             mid = m.group(1)
             flags.append("id_from_snapshot_url")
     if mid is None:
-        if not text and not url:
-            raise _Bad("id", "no id, no text and no URL")
-        mid = "sha1:" + text_hash(text + "\x1f" + (url or ""))[:16]
-        flags.append("content_id")
+        mid = content_id(text, url, flags)
     if not text:
         flags.append("no_text")
     imp_lo, imp_hi = _range(ad, "impressions")
@@ -251,7 +242,7 @@ def _add_ad(ad: dict[str, Any], line: int, batch: Batch, src: DecodedFile, *, ch
         try:
             reach = parse_count(reach)
         except ValueError as e:
-            raise _Bad("eu_total_reach", str(e)) from None
+            raise BadField("eu_total_reach", str(e)) from None
     demo = ad.get("demographic_distribution")
     d_shares, d_ages = _shares(demo, "demographic_distribution", "age") if demo is not None else ([], [])
     d_genders = [e.get("gender") for e in demo] if demo and d_shares else []
@@ -264,11 +255,11 @@ def _add_ad(ad: dict[str, Any], line: int, batch: Batch, src: DecodedFile, *, ch
     platforms = ad.get("publisher_platforms")
     if platforms is not None and not (isinstance(platforms, list)
                                       and all(isinstance(x, str) for x in platforms)):
-        raise _Bad("publisher_platforms", "expected a list of strings")
+        raise BadField("publisher_platforms", "expected a list of strings")
     languages = ad.get("languages")
     if languages is not None and not (isinstance(languages, list)
                                       and all(isinstance(x, str) for x in languages)):
-        raise _Bad("languages", "expected a list of strings")
+        raise BadField("languages", "expected a list of strings")
     extra = {k: v for k, v in ad.items() if k not in _KNOWN}
     if "beneficiary_payers" in ad:
         extra["beneficiary_payers"] = ad["beneficiary_payers"]
@@ -366,7 +357,7 @@ def read_meta_api(src: DecodedFile, *, channel: str = "social_ad", **_: Any) -> 
             mark = {t: len(r) for t, r in batch.tables.items()}
             try:
                 _add_ad(ad, ln, batch, src, channel=channel)
-            except _Bad as e:
+            except BadField as e:
                 for t, r in batch.tables.items():
                     r.truncate(mark.get(t, 0))
                 batch.rejects.append(Reject.of(ln, e.field, e.reason, ad))

@@ -69,12 +69,7 @@ def read_meta_report(src: DecodedFile, **_: Any) -> Batch:
     rows = batch.rows("sponsor_spend")
     seen: dict[str, int] = {}
     region = None if scope in ("advertisers", "locations") else scope
-    for line, rec in records:
-        batch.rows_read += 1
-        if len(rec) != len(header):
-            batch.rejects.append(Reject.of(line, "(row)", f"{len(rec)} values for {len(header)} columns",
-                                           rec))
-            continue
+    for line, _, rec in batch.well_formed(header, records):
 
         def get(i: int | None, rec: list[str] = rec) -> str | None:
             return (rec[i].strip() or None) if i is not None else None

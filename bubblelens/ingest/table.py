@@ -20,17 +20,12 @@ from .jsonio import JsonProblem, iter_json_records, looks_like_json
 from .mapping import FieldSpec, Mapping, guess_mapping
 from .ranges import parse_count, parse_date, parse_money, parse_share
 from .text import DecodedFile
-from .writer import Batch, Reject
+from .writer import BadField, Batch, Reject, content_id
 
 __all__ = ["iter_table_records", "read_table"]
 
 FORMAT = "table"
 
-
-class _Bad(Exception):
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(reason)
-        self.field, self.reason = field, reason
 
 
 def iter_table_records(src: DecodedFile, *, delimiter: str | None = None
@@ -117,11 +112,11 @@ def _repairable(parse: Any, v: Any, field: str, flags: list[str], ocr: bool) -> 
         return parse(v)
     except (ValueError, TypeError, OverflowError) as e:
         if not ocr:
-            raise _Bad(field, str(e)) from None
+            raise BadField(field, str(e)) from None
         try:
             out = parse(v, ocr=True)
         except (ValueError, TypeError, OverflowError):
-            raise _Bad(field, str(e)) from None
+            raise BadField(field, str(e)) from None
         flags.append(f"ocr_repaired:{field}")
         return out
 
@@ -137,12 +132,9 @@ def _message(rec: dict[str, Any], line: int, m: Mapping, src: DecodedFile, batch
     try:
         mid = _idval(_get(rec, f.get("id")))
     except ValueError as e:
-        raise _Bad("id", str(e)) from None
+        raise BadField("id", str(e)) from None
     if mid is None:
-        if not text and not url:
-            raise _Bad("id", "no id, no text and no URL")
-        mid = "sha1:" + text_hash(text + "\x1f" + (url or ""))[:16]
-        flags.append("content_id")
+        mid = content_id(text, url, flags)
     if not text:
         flags.append("no_text")
     bounds: dict[str, Any] = {}
@@ -169,7 +161,7 @@ def _message(rec: dict[str, Any], line: int, m: Mapping, src: DecodedFile, batch
             bounds[b] = amount
     for lo, hi in (("impressions_lower", "impressions_upper"), ("spend_lower", "spend_upper")):
         if bounds.get(lo) is not None and bounds.get(hi) is not None and bounds[lo] > bounds[hi]:
-            raise _Bad(lo, f"lower bound {bounds[lo]} above upper bound {bounds[hi]}")
+            raise BadField(lo, f"lower bound {bounds[lo]} above upper bound {bounds[hi]}")
     dates = {}
     for d in ("date", "date_stop"):
         v = _get(rec, f.get(d))
@@ -185,7 +177,7 @@ def _message(rec: dict[str, Any], line: int, m: Mapping, src: DecodedFile, batch
             else:
                 cells.append((col[len(m.wide_prefix or ""):], None, parse_count(v)))
         except ValueError as e:
-            raise _Bad(col, str(e)) from None
+            raise BadField(col, str(e)) from None
     used = m.columns() | set(wide)
     extra = {k: v for k, v in rec.items() if k not in used and not _empty(v)}
 
@@ -220,9 +212,9 @@ def _audience(rec: dict[str, Any], line: int, m: Mapping, src: DecodedFile, batc
     try:
         raw = _idval(_get(rec, m.fields.get("id")))
     except ValueError as e:
-        raise _Bad("id", str(e)) from None
+        raise BadField("id", str(e)) from None
     if raw is None:
-        raise _Bad("id", "no audience id")
+        raise BadField("id", "no audience id")
     aid = hash_person_id(raw, salt) if atype == "person" else raw
     interests = _get(rec, m.fields.get("interests"))
     interests = _clean(interests) if interests is not None else None
@@ -247,16 +239,16 @@ def _exposure(rec: dict[str, Any], line: int, m: Mapping, src: DecodedFile, batc
         raw = _idval(_get(rec, m.fields.get("audience_id")))
         mid = _idval(_get(rec, m.fields.get("message_id")))
     except ValueError as e:
-        raise _Bad("audience_id", str(e)) from None
+        raise BadField("audience_id", str(e)) from None
     if raw is None:
-        raise _Bad("audience_id", "no audience id")
+        raise BadField("audience_id", "no audience id")
     if mid is None:
-        raise _Bad("message_id", "no message id")
+        raise BadField("message_id", "no message id")
     v = _get(rec, m.fields.get("count"))
     try:
         count = 1 if v is None else parse_count(v)
     except ValueError as e:
-        raise _Bad("count", str(e)) from None
+        raise BadField("count", str(e)) from None
     aid = hash_person_id(raw, salt) if atype == "person" else raw
     batch.rows("exposures").add(audience_id=aid, message_id=mid, count=count, source_file=str(src.path),
                                 source_line=line, source_sha256=src.sha256)
@@ -303,7 +295,7 @@ def read_table(src: DecodedFile, *, kind: str = "messages", mapping: Mapping | N
                 _audience(rec, line, mapping, src, batch, atype, salt)
             else:
                 _exposure(rec, line, mapping, src, batch, atype, salt)
-        except _Bad as e:
+        except BadField as e:
             for t, r in batch.tables.items():
                 r.truncate(mark.get(t, 0))
             batch.rejects.append(Reject.of(line, e.field, e.reason, rec))

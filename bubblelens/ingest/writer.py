@@ -24,9 +24,26 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..store import Store
+from ..store import Store, text_hash
 
-__all__ = ["Batch", "Reject", "Rows", "WriteResult", "write_batch"]
+__all__ = ["BadField", "Batch", "Reject", "Rows", "WriteResult", "content_id", "write_batch"]
+
+
+class BadField(Exception):
+    """A row cannot be taken because of ``field``: the reader turns it into a :class:`Reject`."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field, self.reason = field, reason
+
+
+def content_id(text: str, url: str | None, flags: list[str]) -> str:
+    """The id of a message its source gave none: ``sha1:`` + 16 hex of its text and URL (so a re-ingest
+    finds it again); flags it ``content_id``. Raises :class:`BadField` when it has neither."""
+    if not text and not url:
+        raise BadField("id", "no id, no text and no URL")
+    flags.append("content_id")
+    return "sha1:" + text_hash(text + "\x1f" + (url or ""))[:16]
 
 _S, _I, _F, _B = pa.string(), pa.int64(), pa.float64(), pa.bool_()
 _T, _L = pa.timestamp("us"), pa.list_(pa.string())
@@ -120,6 +137,17 @@ class Batch:
     #: are below ``arrow_offset``, the buffers' are shifted by it.
     arrow: dict[str, pa.Table] = field(default_factory=dict)
     arrow_offset: int = 0
+
+    def well_formed(self, header: list[str], records: Iterable[tuple[int, list[str]]]
+                    ) -> Iterator[tuple[int, dict[str, str], list[str]]]:
+        """CSV records as (line, ``{column: stripped value}``, raw values), counted in ``rows_read``; a
+        record with another number of values than the header is rejected (field ``(row)``) instead."""
+        for line, rec in records:
+            self.rows_read += 1
+            if len(rec) != len(header):
+                self.rejects.append(Reject.of(line, "(row)", f"{len(rec)} values for {len(header)} columns", rec))
+                continue
+            yield line, {h: v.strip() for h, v in zip(header, rec, strict=True)}, rec
 
     def rows(self, table: str) -> Rows:
         if table not in self.tables:
