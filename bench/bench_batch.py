@@ -144,7 +144,7 @@ def run_child(kind: str, **kw: Any) -> dict[str, Any]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAY_DEDUP_LOGS": "0"}
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    peak = [0]
+    peak = [0, 0]
     done = threading.Event()
 
     def sample() -> None:
@@ -152,7 +152,8 @@ def run_child(kind: str, **kw: Any) -> dict[str, Any]:
         while not done.is_set():
             try:
                 procs = [p, *p.children(recursive=True)]
-                peak[0] = max(peak[0], sum(_rss(q) for q in procs))
+                peak[0] = max(peak[0], sum(_mem(q, "rss") for q in procs))
+                peak[1] = max(peak[1], sum(_mem(q, "pss") for q in procs))
             except psutil.Error:
                 pass
             time.sleep(0.1)
@@ -165,13 +166,15 @@ def run_child(kind: str, **kw: Any) -> dict[str, Any]:
     if proc.returncode != 0:
         raise SystemExit(f"child {kind} failed:\n{err[-3000:]}")
     res = json.loads(out.strip().splitlines()[-1])
-    res.update(wall_seconds=time.perf_counter() - t0, peak_rss_mb=peak[0] / 2**20)
+    res.update(wall_seconds=time.perf_counter() - t0, peak_rss_mb=peak[0] / 2**20, peak_pss_mb=peak[1] / 2**20)
     return res
 
 
-def _rss(q: Any) -> int:
+def _mem(q: Any, kind: str) -> int:
+    """A process's RSS, or its PSS (shared pages split among the processes that map them: Ray's
+    object store is mapped by every worker, so a sum of RSS counts it several times)."""
     try:
-        return int(q.memory_info().rss)
+        return int(q.memory_info().rss if kind == "rss" else q.memory_full_info().pss)
     except Exception:
         return 0
 
@@ -190,6 +193,7 @@ def main() -> None:
     ap.add_argument("--sort", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--threads", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--st-sample", type=int, default=2000, help="texts for the plain-ST comparison (0: skip)")
+    ap.add_argument("--no-encode", action="store_true", help="skip the pure-encoding runs (no overhead figure)")
     ap.add_argument("--ablation", action="store_true", help="measure length-sorting and thread counts")
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
@@ -212,19 +216,20 @@ def main() -> None:
             generate(n, path)
             print(f"generated {n:,} ads in {time.perf_counter() - t0:.1f} s ({path.stat().st_size / 2**20:.1f} MiB)")
         row: dict[str, Any] = {}
-        enc = run_child("encode", input=path, sort=True, **common)
+        enc = None if args.no_encode else run_child("encode", input=path, sort=True, **common)
         row["pure_encode"] = enc
-        enc_rate = n / enc["seconds"]
-        print(f"[{n:,}] pure encode ({enc['encoder']}): {enc_rate:,.0f} msg/s "
-              f"(encode only {n / enc['encode_seconds']:,.0f} msg/s, load {enc['load_seconds']:.1f} s), "
-              f"peak RSS {enc['peak_rss_mb']:.0f} MB")
+        if enc:
+            print(f"[{n:,}] pure encode ({enc['encoder']}): {n / enc['seconds']:,.0f} msg/s "
+                  f"(encode only {n / enc['encode_seconds']:,.0f} msg/s, load {enc['load_seconds']:.1f} s), "
+                  f"peak RSS {enc['peak_rss_mb']:.0f} MB (PSS {enc['peak_pss_mb']:.0f} MB)")
         for engine in [e for e in args.engines.split(",") if e]:
             r = run_child("score", input=path, engine=engine, scorer=args.scorer, **common)
             r["msg_per_s"] = n / r["seconds"]
-            r["overhead_vs_encode"] = r["seconds"] / enc["seconds"] - 1
+            r["overhead_vs_encode"] = r["seconds"] / enc["seconds"] - 1 if enc else float("nan")
             row[engine] = r
             print(f"[{n:,}] {engine:5s}: {r['msg_per_s']:,.0f} msg/s, overhead over pure encoding "
-                  f"{100 * r['overhead_vs_encode']:+.1f}%, peak RSS {r['peak_rss_mb']:.0f} MB")
+                  f"{100 * r['overhead_vs_encode']:+.1f}%, peak RSS {r['peak_rss_mb']:.0f} MB "
+                  f"(PSS {r['peak_pss_mb']:.0f} MB)")
         if "local" in row and "ray" in row:
             row["ray_to_local"] = row["ray"]["msg_per_s"] / row["local"]["msg_per_s"]
             print(f"[{n:,}] ray/local throughput ratio: {row['ray_to_local']:.2f}")
