@@ -225,10 +225,10 @@ def main() -> None:
         for engine in [e for e in args.engines.split(",") if e]:
             r = run_child("score", input=path, engine=engine, scorer=args.scorer, **common)
             r["msg_per_s"] = n / r["seconds"]
-            r["overhead_vs_encode"] = r["seconds"] / enc["seconds"] - 1 if enc else float("nan")
+            r["overhead_vs_encode"] = r["seconds"] / enc["seconds"] - 1 if enc else None
             row[engine] = r
-            print(f"[{n:,}] {engine:5s}: {r['msg_per_s']:,.0f} msg/s, overhead over pure encoding "
-                  f"{100 * r['overhead_vs_encode']:+.1f}%, peak RSS {r['peak_rss_mb']:.0f} MB "
+            over = (f", overhead over pure encoding {100 * r['overhead_vs_encode']:+.1f}%" if enc else "")
+            print(f"[{n:,}] {engine:5s}: {r['msg_per_s']:,.0f} msg/s{over}, peak RSS {r['peak_rss_mb']:.0f} MB "
                   f"(PSS {r['peak_pss_mb']:.0f} MB)")
         if "local" in row and "ray" in row:
             row["ray_to_local"] = row["ray"]["msg_per_s"] / row["local"]["msg_per_s"]
