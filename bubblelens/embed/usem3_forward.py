@@ -11,8 +11,9 @@ The weights and the SentencePiece model come from the ``fast-universal-sentence-
 3. Only the second convolution (``relu(window(h) W2_i + b2) + h``), the layer norm over ``[e | c_2 | c_3 |
    c_5]`` and the sentence head remain per token or per sentence.
 
-Step 2 removes 1.05 of the 1.7 million multiply-adds per token, and the cache of ``[x_v | P_v]`` (13 kB a
-token id) fills with the ids a corpus uses; when ``capacity`` ids are cached it is emptied and refills.
+Step 2 removes 1.05 of the 1.7 million multiply-adds per token, and the cache of ``[e_v | x_v | P_v]``
+(15 kB a token id) fills with the ids a corpus uses; when ``capacity`` ids are cached it is emptied and
+refills. One ``encode`` runs at a time (a lock: the cache is shared, e.g. by the app's sessions).
 Tokenization is SentencePiece's own C++ implementation (runs of unknown characters become one ``<unk>``,
 as SentencePiece does).
 
@@ -23,6 +24,7 @@ the tokens agree; ``tests/test_usem3_forward.py``).
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from itertools import chain
@@ -104,6 +106,7 @@ class USEm3Forward:
         self._slot = np.full(self.table.shape[0], -1, dtype=np.int64)
         self._used = 1
         self.cached_ids = 0  # token ids whose first layers were computed (a counter for tests)
+        self._lock = threading.Lock()
 
     # -- tokens --------------------------------------------------------------------------------
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
@@ -120,7 +123,7 @@ class USEm3Forward:
         return e
 
     def _fill(self, ids: np.ndarray) -> None:
-        """Compute ``[x_v | P_v]`` for the ids not cached yet (emptying the cache first when full)."""
+        """Compute ``[e_v | x_v | P_v]`` for the ids not cached yet (emptying the cache first when full)."""
         new = np.unique(ids[self._slot[ids] < 0])
         if not len(new):
             return
@@ -132,11 +135,12 @@ class USEm3Forward:
                 self.capacity = len(new) + 1
                 self._cache = np.empty((self.capacity, _ROW), dtype=np.float32)
                 self._cache[0] = 0.0
-        x = self._embed_ids(new) @ self.proj_w
+        e = self._embed_ids(new)
+        x = e @ self.proj_w
         x += self.proj_b
         _layernorm(x, self.ln1_g, self.ln1_b, self.eps)
         rows = self._cache[self._used:self._used + len(new)]
-        rows[:, :_EMB] = self._embed_ids(new)
+        rows[:, :_EMB] = e
         rows[:, _EMB:_EMB + _X] = x
         off = _EMB + _X
         for i, (n, _) in enumerate(_ORDERS):
@@ -162,7 +166,7 @@ class USEm3Forward:
         if ids:
             groups.append((start, len(ids)))
         # Each round: fill the cache for `threads` micro-batches (one thread), then run them at once.
-        with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(self.threads) as pool:
+        with self._lock, threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(self.threads) as pool:
             for r in range(0, len(groups), self.threads):
                 rnd = groups[r:r + self.threads]
                 self._fill(np.fromiter(chain.from_iterable(ids[rnd[0][0]:rnd[-1][1]]), dtype=np.int64))
