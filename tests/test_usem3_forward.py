@@ -55,3 +55,17 @@ def test_a_run_of_unknown_characters_is_one_unknown_token() -> None:
     f = USEm3Forward()
     ids = f.tokenize(["🇫🇷🙂"])[0]
     assert ids[0] == 1 and ids[-1] == 2 and ids.count(0) == 1
+
+
+def test_each_ngram_product_is_computed_once_and_reused_exactly() -> None:
+    f = USEm3Forward(token_budget=64)
+    first = f.encode(TEXTS)
+    tokens = sum(len(t) for t in f.tokenize(TEXTS))
+    computed = f.computed_ngrams
+    assert 0 < computed < 3 * tokens / 4  # "word word word …" repeats its n-grams: computed once each
+    np.testing.assert_allclose(f.encode(TEXTS), first, atol=2e-6)
+    assert f.computed_ngrams == computed  # the second pass computes no product
+
+    small = USEm3Forward(token_budget=16, ngram_capacity=20)  # empties its stores many times, grows once
+    np.testing.assert_allclose(small.encode(TEXTS), first, atol=2e-6)
+    assert small.computed_ngrams > computed
