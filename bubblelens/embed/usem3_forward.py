@@ -9,10 +9,11 @@ The weights and the SentencePiece model come from the ``fast-universal-sentence-
    Each product ``x_v W1_{i,k}`` is again a function of the token id: with ``P_v = [x_v W1_{i,k}]_{i,k}``
    (2,560 numbers) cached per id, the first convolution becomes a sum of gathered rows, no product at all.
 3. The second convolution of branch ``i`` needs ``h_t W2_{i,k}`` for each tap ``k``, and ``h_t`` depends only
-   on the ``n`` token ids of its window. So ``h_t W2cat_i`` (``n`` × 256 numbers) is computed once per distinct
-   n-gram (one GEMM over the n-grams a micro-batch meets first) and kept in a store keyed by the exact ids;
+   on the ``n`` token ids of its window. So ``[h_t | h_t W2cat_i]`` ((``n`` + 1) × 256 numbers) is computed once
+   per distinct n-gram (one GEMM over the n-grams a micro-batch meets first) and kept in a store keyed by the
+   exact ids;
    campaign text repeats its phrases (63 % of the fixture messages' n-grams were seen before, 20 % on real
-   ads). The store holds ``ngram_capacity`` n-grams a branch (at most 164 MB by default) and is emptied when
+   ads). The store holds ``ngram_capacity`` n-grams a branch (at most 218 MB by default) and is emptied when
    full.
 4. The shifted sums, residuals, the layer norm over ``[e | c_2 | c_3 | c_5]`` and the pooling run in one
    compiled pass over the rows (``usem3_kernels``); the sentence head is a few small GEMMs.
@@ -131,10 +132,10 @@ class USEm3Forward:
         self._slot = np.full(self.table.shape[0], -1, dtype=np.int64)
         self._used = 1
         self.cached_ids = 0  # token ids whose first layers were computed (a counter for tests)
-        # The second convolution's products per n-gram: branch i's store row j is h W2cat_i of the n-gram
-        # that ``_index`` maps to (i, j); row 0 is the zero row of separators.
+        # Per n-gram: branch i's store row j is [h | h W2cat_i] of the n-gram that ``_index`` maps to (i, j);
+        # row 0 is the zero row of separators.
         self.ngram_capacity = max(int(ngram_capacity), self.threads * self.token_budget)
-        self._index = NumbaDict.empty(key_type=types.UniTuple(types.int64, 2), value_type=types.int64)
+        self._index = self._new_index()
         self._stores = self._new_stores(self.ngram_capacity)
         self._ngrams_used = np.ones(len(_ORDERS), dtype=np.int64)
         self.computed_ngrams = 0  # n-grams whose second-convolution products were computed (for tests)
@@ -154,8 +155,9 @@ class USEm3Forward:
         e += self.lo[chunk, None]
         return e
 
-    def _fill(self, ids: np.ndarray) -> None:
-        """Compute ``[e_v | x_v | P_v]`` for the ids not cached yet (emptying the cache first when full)."""
+    def _fill(self, ids: np.ndarray, pool: ThreadPoolExecutor) -> None:
+        """Compute ``[e_v | x_v | P_v]`` for the ids not cached yet (emptying the cache first when full),
+        the new ids split over the pool's threads."""
         new = np.unique(ids[self._slot[ids] < 0])
         if not len(new):
             return
@@ -167,24 +169,33 @@ class USEm3Forward:
                 self.capacity = len(new) + 1
                 self._cache = np.empty((self.capacity, _ROW), dtype=np.float32)
                 self._cache[0] = 0.0
-        e = self._embed_ids(new)
+        at = self._used
+        parts = [p for p in np.array_split(np.arange(len(new)), self.threads) if len(p)]
+        list(pool.map(lambda p: self._first_rows(new[p], self._cache[at + p[0]:at + p[-1] + 1]), parts))
+        self._slot[new] = np.arange(at, at + len(new))
+        self._used += len(new)
+        self.cached_ids += len(new)
+
+    def _first_rows(self, ids: np.ndarray, rows: np.ndarray) -> None:
+        """``rows[j] = [e_v | x_v | P_v]`` of token ``v = ids[j]``."""
+        e = self._embed_ids(ids)
         x = e @ self.proj_w
         x += self.proj_b
         _layernorm(x, self.ln1_g, self.ln1_b, self.eps)
-        rows = self._cache[self._used:self._used + len(new)]
         rows[:, :_EMB] = e
         rows[:, _EMB:_EMB + _X] = x
         off = _EMB + _X
         for i, (n, _) in enumerate(_ORDERS):
             np.matmul(x[:, i * _CNN:(i + 1) * _CNN], self.w1cat[i], out=rows[:, off:off + n * _CNN])
             off += n * _CNN
-        self._slot[new] = np.arange(self._used, self._used + len(new))
-        self._used += len(new)
-        self.cached_ids += len(new)
 
     # -- n-gram products ---------------------------------------------------------------------------
+    @staticmethod
+    def _new_index() -> NumbaDict:
+        return NumbaDict.empty(key_type=types.UniTuple(types.int64, 2), value_type=types.int64)
+
     def _new_stores(self, capacity: int) -> tuple[np.ndarray, ...]:
-        stores = tuple(np.empty((capacity + 1, n * _CNN), dtype=np.float32) for n, _ in _ORDERS)
+        stores = tuple(np.empty((capacity + 1, (n + 1) * _CNN), dtype=np.float32) for n, _ in _ORDERS)
         for st in stores:
             st[0] = 0.0
         return stores
@@ -193,7 +204,7 @@ class USEm3Forward:
         """Empty the n-gram stores when ``rows`` new n-grams might not fit (growing them for a huge round)."""
         if int(self._ngrams_used.max()) + rows <= self.ngram_capacity + 1:
             return
-        self._index.clear()
+        self._index = self._new_index()  # (a typed dict's clear() pops its items one by one, in Python)
         self._ngrams_used[:] = 1
         if rows > self.ngram_capacity:
             self.ngram_capacity = rows
@@ -221,11 +232,11 @@ class USEm3Forward:
             for r in range(0, len(groups), self.threads):
                 rnd = groups[r:r + self.threads]
                 flat = np.fromiter(chain.from_iterable(ids[rnd[0][0]:rnd[-1][1]]), dtype=np.int64)
-                self._fill(flat)
+                self._fill(flat, pool)
                 self._make_room(len(flat))
                 batches = [self._layout(ids[a:b]) for a, b in rnd]
-                hs = list(pool.map(self._first_layers, batches))
-                for (a, b), y in zip(rnd, pool.map(self._pool, batches, hs), strict=True):
+                list(pool.map(self._first_layers, batches))
+                for (a, b), y in zip(rnd, pool.map(self._pool, batches), strict=True):
                     out[a:b] = y
         return out
 
@@ -249,21 +260,24 @@ class USEm3Forward:
         new = [(new_rows[i, :n_new[i]], int(first_new[i])) for i in range(len(_ORDERS))]
         return _Batch(lens, starts, slot, pslot, new)
 
-    def _first_layers(self, b: _Batch) -> np.ndarray:
-        """``h`` of every row (the first convolution, from cached products), and the second convolution's
-        products ``h W2cat_i`` of the n-grams first seen in this micro-batch, into their store rows."""
-        h = np.empty((len(_ORDERS), len(b.slot), _CNN), dtype=np.float32)
-        first_conv(b.slot, self._cache, self.b1, _EMB, self._orders, self._lefts, self._p_offs, h)
+    def _first_layers(self, b: _Batch) -> None:
+        """For the n-grams first seen in this micro-batch: ``h`` (the first convolution, from cached
+        products) and the second convolution's products ``h W2cat_i``, into their store rows."""
         for i, (rows, at) in enumerate(b.new):
             if len(rows):
-                np.matmul(h[i][rows], self.w2cat[i], out=self._stores[i][at:at + len(rows)])
-        return h
+                n, left = _ORDERS[i]
+                dest = self._stores[i][at:at + len(rows)]
+                h = np.empty((len(rows), _CNN), dtype=np.float32)
+                first_conv(b.slot, rows, self._cache, self.b1[i], _EMB + i * _CNN, n, left,
+                           int(self._p_offs[i]), h)
+                dest[:, :_CNN] = h
+                np.matmul(h, self.w2cat[i], out=dest[:, _CNN:])
 
-    def _pool(self, b: _Batch, h: np.ndarray) -> np.ndarray:
+    def _pool(self, b: _Batch) -> np.ndarray:
         """Sentence embeddings: second convolution, layer norm and mean over tokens (``second_conv_pool``),
         then the sentence head."""
         pooled = np.zeros((len(b.lens), _EMB + _X), dtype=np.float64)
-        second_conv_pool(b.slot, b.starts, b.lens, self._cache, _EMB, h, self._stores, b.pslot, self.b2,
+        second_conv_pool(b.slot, b.starts, b.lens, self._cache, _EMB, self._stores, b.pslot, self.b2,
                          self._orders, self._lefts, self.eps, pooled)
         # Σ_t LN(f_t) over a sentence = γ ⊙ Σ_t (f_t − μ_t)/σ_t + n β.
         tot = pooled.astype(np.float32)

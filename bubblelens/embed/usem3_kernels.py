@@ -16,43 +16,36 @@ __all__ = ["SEP", "assign_ngrams", "first_conv", "second_conv_pool"]
 
 
 @njit(nogil=True, cache=True, fastmath=True)
-def first_conv(slot: np.ndarray, cache: np.ndarray, b1: np.ndarray, x_off: int, orders: np.ndarray,
-               lefts: np.ndarray, p_offs: np.ndarray, h: np.ndarray) -> None:  # pragma: no cover - compiled
-    """``h[i, r] = relu(b1_i + Σ_k P[slot[r - left_i + k], tap k of branch i]) + x[slot[r], branch i]``.
-
-    ``h`` is (branches, rows, width); separator rows (slot 0) are set to zero, as the GEMM that follows
-    needs.
-    """
-    width = h.shape[2]
-    for r in range(slot.shape[0]):
-        s = slot[r]
-        for i in range(orders.shape[0]):
-            acc = h[i, r]
-            if s == 0:
-                acc[:] = 0.0
-                continue
-            acc[:] = b1[i]
-            for k in range(orders[i]):
-                acc += cache[slot[r - lefts[i] + k], p_offs[i] + k * width:p_offs[i] + (k + 1) * width]
-            for c in range(width):
-                v = acc[c]
-                acc[c] = (v if v > 0.0 else 0.0) + cache[s, x_off + i * width + c]
+def first_conv(slot: np.ndarray, rows: np.ndarray, cache: np.ndarray, b1: np.ndarray, x_off: int, order: int,
+               left: int, p_off: int, out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """``out[j] = relu(b1 + Σ_k P[slot[r - left + k], tap k]) + x[slot[r]]`` for ``r = rows[j]``: one branch's
+    first convolution (taps and ``x`` read from the per-id cache at columns ``p_off``, ``x_off``)."""
+    width = out.shape[1]
+    for j in range(rows.shape[0]):
+        r = rows[j]
+        acc = out[j]
+        acc[:] = b1
+        for k in range(order):
+            acc += cache[slot[r - left + k], p_off + k * width:p_off + (k + 1) * width]
+        x = cache[slot[r], x_off:x_off + width]
+        for c in range(width):
+            v = acc[c]
+            acc[c] = (v if v > 0.0 else 0.0) + x[c]
 
 
 @njit(nogil=True, cache=True, fastmath=True)
 def second_conv_pool(slot: np.ndarray, starts: np.ndarray, lens: np.ndarray, cache: np.ndarray, emb: int,
-                     h: np.ndarray, stores: tuple[np.ndarray, ...], pslot: np.ndarray, b2: np.ndarray,
-                     orders: np.ndarray, lefts: np.ndarray, eps: float,
-                     out: np.ndarray) -> None:  # pragma: no cover - compiled
+                     stores: tuple[np.ndarray, ...], pslot: np.ndarray, b2: np.ndarray, orders: np.ndarray,
+                     lefts: np.ndarray, eps: float, out: np.ndarray) -> None:  # pragma: no cover - compiled
     """``out[s] = Σ_{t in s} (f_t − μ_t) / sqrt(σ²_t + eps)``, the un-scaled layer-normed sum of each sentence.
 
-    ``f_t = [e_t | c_t]`` with ``c_{i,t} = relu(b2_i + Σ_k Y_i[t − left_i + k, tap k]) + h[i, t]``, where row
-    ``q`` of ``Y_i = h_i W2cat_i`` is ``stores[i][pslot[i, q]]``: the second convolution's shifted sum, its
-    residual and the layer-norm statistics, one row at a time; the per-sentence γ, β scaling is left to the
-    caller.
+    ``f_t = [e_t | c_t]`` with ``c_{i,t} = relu(b2_i + Σ_k Y_i[t − left_i + k, tap k]) + h_{i,t}``, where
+    ``[h_{i,q} | Y_i[q]] = [h_{i,q} | h_{i,q} W2cat_i]`` is ``stores[i][pslot[i, q]]``: the second
+    convolution's shifted sum, its residual and the layer-norm statistics, one row at a time; the
+    per-sentence γ, β scaling is left to the caller.
     """
-    width = h.shape[2]
     d = out.shape[1]
+    width = (d - emb) // orders.shape[0]
     f = np.empty(d, dtype=np.float32)
     for s in range(starts.shape[0]):
         for r in range(starts[s], starts[s] + lens[s]):
@@ -62,10 +55,11 @@ def second_conv_pool(slot: np.ndarray, starts: np.ndarray, lens: np.ndarray, cac
                 acc = f[emb + i * width:emb + (i + 1) * width]
                 acc[:] = b2[i]
                 for k in range(orders[i]):
-                    acc += y[pslot[i, r - lefts[i] + k], k * width:(k + 1) * width]
+                    acc += y[pslot[i, r - lefts[i] + k], (k + 1) * width:(k + 2) * width]
+                h = y[pslot[i, r], :width]
                 for c in range(width):
                     v = acc[c]
-                    acc[c] = (v if v > 0.0 else 0.0) + h[i, r, c]
+                    acc[c] = (v if v > 0.0 else 0.0) + h[c]
             mu = 0.0
             sq = 0.0
             for c in range(d):
