@@ -13,7 +13,7 @@ The weights and the SentencePiece model come from the ``fast-universal-sentence-
    per distinct n-gram (one GEMM over the n-grams a micro-batch meets first) and kept in a store keyed by the
    exact ids;
    campaign text repeats its phrases (63 % of the fixture messages' n-grams were seen before, 20 % on real
-   ads). The store holds ``ngram_capacity`` n-grams a branch (at most 218 MB by default) and is emptied when
+   ads). The store holds ``ngram_capacity`` n-grams a branch (at most 436 MB by default) and is emptied when
    full.
 4. The shifted sums, residuals, the layer norm over ``[e | c_2 | c_3 | c_5]`` and the pooling run in one
    compiled pass over the rows (``usem3_kernels``); the sentence head is a few small GEMMs.
@@ -91,8 +91,8 @@ class USEm3Forward:
     one BLAS thread: on two cores that beats one two-thread GEMM of small matrices).
     """
 
-    def __init__(self, *, threads: int = 1, token_budget: int = 2048, capacity: int = 32768,
-                 ngram_capacity: int = 16384) -> None:
+    def __init__(self, *, threads: int = 1, token_budget: int = 4096, capacity: int = 32768,
+                 ngram_capacity: int = 32768) -> None:
         import sentencepiece as spm
 
         weights, sp_model = _resources()
