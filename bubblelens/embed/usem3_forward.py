@@ -67,6 +67,11 @@ def _layernorm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float) -
     return x
 
 
+def _taps(w: np.ndarray, n: int) -> np.ndarray:
+    """A convolution's (n·256, 256) kernel as (256, n·256): ``h @ _taps(w, n)`` is ``[h W_0 | … | h W_{n-1}]``."""
+    return np.ascontiguousarray(w.reshape(n, _CNN, _CNN).transpose(1, 0, 2).reshape(_CNN, n * _CNN))
+
+
 class _Batch(NamedTuple):
     """One micro-batch laid out in rows (see ``USEm3Forward._layout``)."""
 
@@ -110,12 +115,10 @@ class USEm3Forward:
         self.ln1_g = np.concatenate([w[f"ln_g{n}"] for n, _ in _ORDERS])
         self.ln1_b = np.concatenate([w[f"ln_b{n}"] for n, _ in _ORDERS])
         # W1 of branch i regrouped so that x_i @ w1cat[i] = [x_i W1_{i,0} | x_i W1_{i,1} | ...].
-        self.w1cat = [w[f"w1_{n}"].reshape(n, _CNN, _CNN).transpose(1, 0, 2).reshape(_CNN, n * _CNN)
-                      for n, _ in _ORDERS]
+        self.w1cat = [_taps(w[f"w1_{n}"], n) for n, _ in _ORDERS]
         self.b1 = np.stack([w[f"b1_{n}"] for n, _ in _ORDERS])
         # W2 likewise: h @ w2cat[i] gives every row's product with each tap k of the window.
-        self.w2cat = [w[f"w2_{n}"].reshape(n, _CNN, _CNN).transpose(1, 0, 2).reshape(_CNN, n * _CNN)
-                      for n, _ in _ORDERS]
+        self.w2cat = [_taps(w[f"w2_{n}"], n) for n, _ in _ORDERS]
         self.b2 = np.stack([w[f"b2_{n}"] for n, _ in _ORDERS])
         self._orders = np.array([n for n, _ in _ORDERS], dtype=np.int64)
         self._lefts = np.array([left for _, left in _ORDERS], dtype=np.int64)
