@@ -203,12 +203,16 @@ class USEm3Forward:
             st[0] = 0.0
         return stores
 
+    def _clear_ngrams(self) -> None:
+        """Forget every n-gram (a new typed dict: its clear() pops the items one by one, in Python)."""
+        self._index = self._new_index()
+        self._ngrams_used[:] = 1
+
     def _make_room(self, rows: int) -> None:
         """Empty the n-gram stores when ``rows`` new n-grams might not fit (growing them for a huge round)."""
         if int(self._ngrams_used.max()) + rows <= self.ngram_capacity + 1:
             return
-        self._index = self._new_index()  # (a typed dict's clear() pops its items one by one, in Python)
-        self._ngrams_used[:] = 1
+        self._clear_ngrams()
         if rows > self.ngram_capacity:
             self.ngram_capacity = rows
             self._stores = self._new_stores(rows)
@@ -235,8 +239,7 @@ class USEm3Forward:
             # The n-gram stores start empty at every call: a product then depends only on the texts of this
             # call and their order, never on earlier calls (GEMMs of other shapes round differently in the
             # last bit, and a report's re-run must give the same numbers bit for bit).
-            self._index = self._new_index()
-            self._ngrams_used[:] = 1
+            self._clear_ngrams()
             for r in range(0, len(groups), self.threads):
                 rnd = groups[r:r + self.threads]
                 flat = np.fromiter(chain.from_iterable(ids[rnd[0][0]:rnd[-1][1]]), dtype=np.int64)
