@@ -47,7 +47,7 @@ MIN_LINES = 2000
 PIECE_BYTES = 32 << 20
 #: Piece size of a :class:`PieceStream`: small enough that the writer starts early (the first piece
 #: is ready after about 0.3 s), large enough that the ~16 ms of CPU each piece costs whatever its
-#: size (kernel calls, the SHA-1 query) stays small (18 pieces for 100,000 ads).
+#: size (kernel calls, the SHA-1 query) stays small (20 pieces for 100,000 ads; see :func:`_stream_pieces`).
 STREAM_PIECE_BYTES = 16 << 20
 #: A file smaller than this is one piece (threads would cost more than they save).
 MIN_SPLIT_BYTES = 4 << 20
@@ -390,50 +390,6 @@ def _eligible(src: DecodedFile) -> bool:
     return head.startswith(b"{") and not head.replace(b" ", b"").startswith(b'{"data"')
 
 
-#: While this many parsed pieces wait for the writer, only one piece is parsed at a time.
-WRITER_AHEAD = 2
-
-
-class _Throttle:
-    """Lets the writer keep up: while :data:`WRITER_AHEAD` parsed pieces wait for it (in file order,
-    ready to take), one piece is parsed at a time instead of one per core. The writer's DuckDB
-    inserts run in one thread and are the critical path: with three busy threads on two cores it got
-    two thirds of a core, fell behind the parse and ran on alone after it (0.8 s of 4.4 s). One
-    parse thread then still keeps the other core busy; a piece that the writer waits for always
-    starts (only later ones wait)."""
-
-    def __init__(self, n: int) -> None:
-        self._cond = threading.Condition()
-        self._done = [False] * n
-        self._taken = 0  # pieces handed to the writer
-        self._running = 0
-
-    def _ready(self) -> int:
-        i = self._taken
-        while i < len(self._done) and self._done[i]:
-            i += 1
-        return i - self._taken
-
-    def run(self, i: int, fn: Any, *args: Any) -> Any:
-        """``fn(*args)`` for piece ``i``, once the writer's backlog allows it."""
-        with self._cond:
-            while self._running and self._ready() >= WRITER_AHEAD:
-                self._cond.wait()
-            self._running += 1
-        try:
-            return fn(*args)
-        finally:
-            with self._cond:
-                self._running -= 1
-                self._done[i] = True
-                self._cond.notify_all()
-
-    def taken(self) -> None:
-        with self._cond:
-            self._taken += 1
-            self._cond.notify_all()
-
-
 class PieceStream:
     """The pieces of a file, parsed and built by a pool (one thread per core) from the moment the
     stream is made, handed out in file order as ``{"messages": ..., "deliveries": ...}`` tables with
@@ -446,10 +402,8 @@ class PieceStream:
         self.src = src
         self.bad_lines: list[int] = []
         self.n = 0
-        self._throttle = _Throttle(len(pieces))
         self._pool = ThreadPoolExecutor(min(len(pieces), workers), thread_name_prefix="bubblelens-piece")
-        self._futures: list[Future[_Piece]] = [
-            self._pool.submit(self._throttle.run, i, _read_piece, src, a, b) for i, (a, b) in enumerate(pieces)]
+        self._futures: list[Future[_Piece]] = [self._pool.submit(_read_piece, src, a, b) for a, b in pieces]
 
     def __iter__(self) -> Iterator[dict[str, pa.Table]]:
         for fut in self._futures:
@@ -457,7 +411,6 @@ class PieceStream:
                 piece = fut.result()
             except (*_NOT_FAST, _NotFast, _OtherTypes) as e:
                 raise StreamAborted(f"a piece is not in the plain API shape ({type(e).__name__})") from e
-            self._throttle.taken()
             piece = _shift(piece, self.n)
             self.n += piece.n
             self.bad_lines.extend(i + 1 for i in piece.bad_rows)
