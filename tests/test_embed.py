@@ -88,7 +88,7 @@ def test_minilm_fast_backends_match_fp32(backend):
         pytest.importorskip("ctranslate2")
     plain = get_encoder("st:minilm", backend="torch")
     fast = get_encoder("st:minilm", backend=backend)
-    assert plain.id != fast.id and fast.id.endswith(backend) and fast.dim == plain.dim == 384
+    assert plain.id != fast.id and f"-{backend}" in fast.id and fast.dim == plain.dim == 384
     a, b = plain.encode(_POLITICAL), fast.encode(_POLITICAL)
     assert b.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)
@@ -114,3 +114,20 @@ def test_ct2_backend_falls_back_when_the_model_does_not_convert(tmp_path, monkey
     assert default.backend == "torch" and not default.id.endswith("ct2-int8")
     with pytest.raises(ModelError, match="CTranslate2 cannot convert"):
         encoders.SentenceTransformerEncoder(path, backend="ct2-int8", cache_dir=tmp_path)
+
+
+@pytest.mark.slow
+def test_onnx_export_keeps_the_plain_graph_when_fusion_fails(tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    from onnxruntime.transformers import optimizer
+
+    from bubblelens.embed import encoders
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("pattern not recognized")
+
+    monkeypatch.setattr(optimizer, "optimize_model", fail)
+    enc = encoders.SentenceTransformerEncoder(encoders._minilm_path(), backend="onnx", cache_dir=tmp_path)
+    plain = get_encoder("st:minilm", backend="torch")
+    assert float((enc.encode(_POLITICAL) * plain.encode(_POLITICAL)).sum(axis=1).min()) >= 0.9999
+    assert [p.name for p in tmp_path.glob("*/*")] == ["model_fused.onnx"]  # no temporary file left

