@@ -131,3 +131,15 @@ def test_onnx_export_keeps_the_plain_graph_when_fusion_fails(tmp_path, monkeypat
     plain = get_encoder("st:minilm", backend="torch")
     assert float((enc.encode(_POLITICAL) * plain.encode(_POLITICAL)).sum(axis=1).min()) >= 0.9999
     assert [p.name for p in tmp_path.glob("*/*")] == ["model_fused.onnx"]  # no temporary file left
+
+
+@pytest.mark.slow
+def test_a_ct2_conversion_that_does_not_reproduce_the_model_is_refused(tmp_path, monkeypatch):
+    pytest.importorskip("ctranslate2")
+    from bubblelens.embed import encoders
+
+    monkeypatch.setattr(encoders, "_ct2_forward", lambda enc, ids, mask: np.random.default_rng(0).normal(
+        size=(*ids.shape, 384)).astype(np.float32))  # a converter that misread the architecture
+    with pytest.raises(ModelError, match="does not reproduce"):
+        encoders.SentenceTransformerEncoder(encoders._minilm_path(), backend="ct2-int8", cache_dir=tmp_path)
+    assert not list(tmp_path.glob("*/ct2_int8_float32"))  # nothing kept: the next run converts again

@@ -264,9 +264,9 @@ class SentenceTransformerEncoder:
 
         Why CTranslate2: its int8 GEMMs quantize activations per token (ONNX Runtime's dynamic int8 uses one
         scale per tensor, so outlier channels cost more), and its layers are fused. ``bench/bench_embed.py``
-        here (2,000 fixture messages, 2 threads, all timed in turn, load 0.8 to 2.1): 79.4 messages/s, 2.05x
-        plain ``SentenceTransformer.encode`` (38.8/s) at mean cosine 0.9952 to fp32 (min 0.9901), where
-        ONNX Runtime int8 gave 1.41x at 0.9928. The model is written out from the loaded weights
+        here (2,000 fixture messages, 2 threads, all timed in turn, idle machine): 72.4 messages/s, 2.28x
+        plain ``SentenceTransformer.encode`` (31.7/s) at mean cosine 0.9952 to fp32 (min 0.9901), where
+        ONNX Runtime int8 gave 1.66x at 0.9928 (``docs/classify.md``). The model is written out from the loaded weights
         (``save_pretrained``), so conversion is offline whatever the model's origin, and kept only if it
         reproduces torch on probe sentences.
         """
