@@ -99,13 +99,9 @@ def test_hostile_ad_texts_are_escaped(corpus: dict[str, Any]) -> None:
     texts = [t for (t,) in corpus["store"].con.execute(
         "SELECT text FROM messages WHERE list_contains(?, message_id)", [sorted(hostile)]).fetchall()]
     assert any("<script>" in t for t in texts) and any("onerror" in t for t in texts)
-    for html in corpus["html"].values():
-        assert "<script>alert(1)</script>" not in html
+    for html in corpus["html"].values():  # whichever ads the reports show (their escaped rendering is
+        assert "<script>alert(1)</script>" not in html  # asserted in test_report_unit.py)
         assert "<img src=x onerror" not in html
-    # the hostile ads are shown somewhere (cards or discovered narratives) — escaped
-    allhtml = "".join(corpus["html"].values())
-    if "&lt;script&gt;alert(1)&lt;/script&gt;" not in allhtml:
-        pytest.skip("no hostile ad among the ads shown by these reports")
 
 
 def _cluster_of_members(store: Store, scheme: str) -> dict[str, str]:
