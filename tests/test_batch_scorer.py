@@ -9,12 +9,9 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from bubblelens import classify
 from bubblelens.batch import OUTPUT_COLUMNS, ScoreSettings, score_file
 from bubblelens.cli import main
-
-classify = pytest.importorskip("bubblelens.classify", reason="bubblelens.classify (issue 3) not importable")
-if not hasattr(classify, "Scorer"):  # pragma: no cover
-    pytest.skip("bubblelens.classify.Scorer not written yet", allow_module_level=True)
 
 pytestmark = pytest.mark.slow
 N = 120

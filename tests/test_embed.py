@@ -84,8 +84,6 @@ _POLITICAL = ["Energy bills have doubled this winter.", "Stand with Ukraine agai
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["ct2-int8", "onnx-int8", "onnx"])
 def test_minilm_fast_backends_match_fp32(backend):
-    if backend == "ct2-int8":
-        pytest.importorskip("ctranslate2")
     plain = get_encoder("st:minilm", backend="torch")
     fast = get_encoder("st:minilm", backend=backend)
     assert plain.id != fast.id and f"-{backend}" in fast.id and fast.dim == plain.dim == 384
@@ -101,7 +99,8 @@ def test_minilm_fast_backends_match_fp32(backend):
 
 
 def test_ct2_backend_falls_back_when_the_model_does_not_convert(tmp_path, monkeypatch):
-    ct2 = pytest.importorskip("ctranslate2.converters")
+    import ctranslate2.converters as ct2
+
     from bubblelens.embed import encoders
 
     def refuse(self, *args, **kwargs):
@@ -118,7 +117,6 @@ def test_ct2_backend_falls_back_when_the_model_does_not_convert(tmp_path, monkey
 
 @pytest.mark.slow
 def test_onnx_export_keeps_the_plain_graph_when_fusion_fails(tmp_path, monkeypatch):
-    pytest.importorskip("onnxruntime")
     from onnxruntime.transformers import optimizer
 
     from bubblelens.embed import encoders
@@ -135,7 +133,6 @@ def test_onnx_export_keeps_the_plain_graph_when_fusion_fails(tmp_path, monkeypat
 
 @pytest.mark.slow
 def test_a_ct2_conversion_that_does_not_reproduce_the_model_is_refused(tmp_path, monkeypatch):
-    pytest.importorskip("ctranslate2")
     from bubblelens.embed import encoders
 
     monkeypatch.setattr(encoders, "_ct2_forward", lambda enc, ids, mask: np.random.default_rng(0).normal(

