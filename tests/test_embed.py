@@ -140,3 +140,11 @@ def test_a_ct2_conversion_that_does_not_reproduce_the_model_is_refused(tmp_path,
     with pytest.raises(ModelError, match="does not reproduce"):
         encoders.SentenceTransformerEncoder(encoders._minilm_path(), backend="ct2-int8", cache_dir=tmp_path)
     assert not list(tmp_path.glob("*/ct2_int8_float32"))  # nothing kept: the next run converts again
+
+
+def test_the_backend_can_be_chosen_from_the_environment(monkeypatch):
+    monkeypatch.setenv("BUBBLELENS_ST_BACKEND", "torch")
+    assert get_encoder("st:minilm").backend == "torch"
+    monkeypatch.setenv("BUBBLELENS_ST_BACKEND", "fp16")
+    with pytest.raises(ModelError, match="unknown backend 'fp16'"):
+        get_encoder("st:minilm")

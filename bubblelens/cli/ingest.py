@@ -9,7 +9,8 @@ import warnings
 import click
 
 from ..ingest import FORMATS, IngestReport, ingest_paths
-from ..store import DEFAULT_DB, Store
+from ..store import Store
+from .options import DB
 
 __all__ = ["ingest", "stats"]
 
@@ -34,7 +35,7 @@ def _print_report(report: IngestReport) -> None:
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("--db", default=DEFAULT_DB, show_default=True, help="The store (a DuckDB file).")
+@DB
 @click.option("--format", "fmt", type=click.Choice(FORMATS), help="Input format (default: detected).")
 @click.option("--kind", type=click.Choice(["messages", "audiences", "exposures"]),
               help="What a generic table holds (default: the mapping's kind, else messages).")
@@ -63,7 +64,7 @@ def ingest(paths: tuple[str, ...], db: str, fmt: str | None, kind: str | None, a
 
 
 @click.command()
-@click.option("--db", default=DEFAULT_DB, show_default=True, help="The store (a DuckDB file).")
+@DB
 @click.option("--json", "as_json", is_flag=True, help="One JSON object of integer counts.")
 def stats(db: str, as_json: bool) -> None:
     """Row counts of the store (messages, deliveries, targeting, audiences, exposures, rejects, ...)."""

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import click
 
-from ..store import DEFAULT_DB, Store
+from ..store import Store
+from .options import DB
 
 __all__ = ["measure"]
 
 
 @click.command()
-@click.option("--db", default=DEFAULT_DB, show_default=True, type=click.Path(dir_okay=False),
-              help="The store (a DuckDB file).")
+@DB
 @click.option("--scheme", type=click.Choice(["cells", "interests", "declared"]), required=True)
 @click.option("--by", default=None,
               help="cells: dimensions (default region); declared: the attribute (default declared_lean); "

