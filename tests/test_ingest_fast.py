@@ -179,7 +179,7 @@ def _both_ways(tmp_path, monkeypatch, files: list[Path], **kw) -> dict[str, tupl
 def test_the_store_and_counts_are_the_row_wise_ones(tmp_path, monkeypatch, pieces):
     """Ids repeated across pieces (the last line wins, with its deliveries), a newer export, and a
     re-ingest that adds nothing: the store and every count match the row-wise reader's."""
-    monkeypatch.setattr(writer, "ROW_GROUP", 1000)  # bulk inserts in several batches
+    monkeypatch.setattr(writer, "ROW_GROUP_SIZE", 1000)  # bulk inserts in several batches
     lines = _lines(tmp_path / "w1.jsonl", 300, seed=15)
     dup = json.loads(lines[250])
     dup["id"] = json.loads(lines[3])["id"]
@@ -210,7 +210,7 @@ def test_a_failed_bulk_insert_leaves_the_store_and_settings_unchanged(tmp_path, 
     path (a parallel insert in any order): the store and DuckDB's settings are as before."""
     path = _write(tmp_path / "ads.jsonl", _lines(tmp_path / "ads.jsonl", 200, seed=16))
     for streamed in (True, False):
-        monkeypatch.setattr(writer, "ROW_GROUP", 100)  # pieces of ~200 delivery rows: several inserts
+        monkeypatch.setattr(writer, "ROW_GROUP_SIZE", 100)  # pieces of ~200 delivery rows: several inserts
         with Store.open(tmp_path / f"s{streamed}.duckdb") as store:
             ingest_paths(store, [_write(tmp_path / "first.jsonl", _lines(tmp_path / "first.jsonl", 20, seed=17))])
             before = (store.stats(), _store_rows(store))
@@ -283,7 +283,7 @@ def test_streamed_pieces_give_the_row_wise_store_and_counts(tmp_path, monkeypatc
     """Pieces stored while later ones are parsed (or, once all are parsed, the rest at once): a
     repeat inside a piece, rows left to the row-wise reader, a newer export updating in place, a
     re-ingest adding nothing; same store and counts as the row-wise reader."""
-    monkeypatch.setattr(writer, "ROW_GROUP", 500)
+    monkeypatch.setattr(writer, "ROW_GROUP_SIZE", 500)
     monkeypatch.setattr(meta_fast.PieceStream, "parsed", lambda self: parsed)
     lines = _lines(tmp_path / "w1.jsonl", 300, seed=21)
     j = _same_piece_pair(lines, 120)
