@@ -116,3 +116,21 @@ def test_permutation_null() -> None:
     obs = float(mt.theil_m(bs.expected_matrices(d)[0]))
     p_seg, _ = bs.permutation_null(d, stat, obs, n_perm=199, seed=1)
     assert p_seg == pytest.approx(1 / 200)
+
+
+def test_census_interval_draws_only_what_is_unknown_about_these_ads() -> None:
+    """An ad library is a census: with exact impressions and certain labels the census interval has width 0,
+    while the advertiser-cluster bootstrap (an explicit option) still varies with the sponsors drawn."""
+    d = small_data(seed=3)
+    m = d.n_messages
+    d.lower = d.upper = np.full(m, 1000.0)
+    d.narr_p = np.eye(3)[np.arange(m) % 3]
+    d.camp_p = np.eye(2)[np.arange(m) % 2]
+
+    def stat(nn: np.ndarray, nc: np.ndarray) -> dict[str, np.ndarray]:
+        return {"cc": mt.cross_cutting_share(mt.shares(nc), np.arange(2), np.zeros(4, dtype=np.int64))}
+
+    census = bs.bootstrap(d, stat, n_boot=100, seed=0, resample_sponsors=False)["cc"]
+    clusters = bs.bootstrap(d, stat, n_boot=100, seed=0, resample_sponsors=True)["cc"]
+    assert np.ptp(census, axis=0).max() == pytest.approx(0.0, abs=1e-9)
+    assert np.ptp(clusters, axis=0).min() > 0.01

@@ -32,18 +32,23 @@ __all__ = ["measure"]
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--interval", type=click.Choice(["percentile", "bca"]), default="percentile", show_default=True,
               help="Bootstrap interval (docs/metrics.md: why percentile is the default).")
+@click.option("--uncertainty", type=click.Choice(["census", "advertisers"]), default="census", show_default=True,
+              help="What the interval describes: census = these ads (impressions in their ranges, labels); "
+                   "advertisers = also the cluster bootstrap over sponsors (what other advertisers might do).")
 @click.option("--k-min", type=click.IntRange(min=1), default=10, show_default=True,
               help="Privacy floor: segments with fewer people are never shown.")
 @click.option("--impressions-min", type=float, default=100.0, show_default=True,
               help="Privacy floor: segments with fewer impressions are never shown.")
 def measure(db: str, scheme: str, by: str | None, lean: str | None, as_json: bool, out: Path | None,
-            n_boot: int, n_perm: int, seed: int, interval: str, k_min: int, impressions_min: float) -> None:
+            n_boot: int, n_perm: int, seed: int, interval: str, uncertainty: str, k_min: int,
+            impressions_min: float) -> None:
     """Which segments receive which narratives, and how exposed each is to the other side."""
     from ..measure.pipeline import measure_store, write_parquet
 
     with Store.open(db) as store:
         result = measure_store(store, scheme=scheme, by=by, lean=lean, n_boot=n_boot, seed=seed,
-                               k_min=k_min, impressions_min=impressions_min, n_perm=n_perm, interval=interval)
+                               k_min=k_min, impressions_min=impressions_min, n_perm=n_perm, interval=interval,
+                               uncertainty=uncertainty)
     for w in result["warnings"]:
         click.echo(w, err=True)
     if out is not None:
@@ -53,6 +58,9 @@ def measure(db: str, scheme: str, by: str | None, lean: str | None, as_json: boo
         return
     click.echo(f"{result['scheme']}: {len(result['segments'])} segments "
                f"({result['suppressed_segments']} under the privacy floor, not shown); run {result['run_id']}")
+    click.echo("  intervals: 95 % " + ("census (these ads: impressions inside their ranges, labels from their "
+                                       "probabilities)" if result["global"]["uncertainty"] == "census" else
+                                       "advertiser-cluster bootstrap (what other advertisers might have done)"))
     for s in result["segments"]:
         cc = s["cross_cutting"]
         circ = " (circular lean)" if s["home_lean"]["circular"] else ""

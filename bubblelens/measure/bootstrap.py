@@ -371,9 +371,11 @@ def replicate_matrices(data: ExposureData, n: int, rng: np.random.Generator, *,
 
 
 def bootstrap(data: ExposureData, statistic: Statistic, *, n_boot: int = 1000, seed: int = 0,
-              chunk: int = 50) -> dict[str, FloatArray]:
+              chunk: int = 50, resample_sponsors: bool = True) -> dict[str, FloatArray]:
     """Run ``n_boot`` replicates in chunks; returns each statistic stacked, leading axis ``n_boot``.
 
+    ``resample_sponsors=False`` keeps every advertiser with weight 1 (the census interval: only what is
+    not known about these ads, impressions inside their ranges and labels, is drawn).
     Chunk ``i`` draws from its own stream (``SeedSequence(seed).spawn``), so results depend only on
     ``seed``, ``n_boot`` and ``chunk``.
     """
@@ -384,7 +386,7 @@ def bootstrap(data: ExposureData, statistic: Statistic, *, n_boot: int = 1000, s
     parts: dict[str, list[FloatArray]] = {}
     for i, ss in enumerate(seqs):
         n = min(chunk, n_boot - i * chunk)
-        nn, nc = replicate_matrices(data, n, np.random.default_rng(ss))
+        nn, nc = replicate_matrices(data, n, np.random.default_rng(ss), resample_sponsors=resample_sponsors)
         for k, val in statistic(nn, nc).items():
             parts.setdefault(k, []).append(np.asarray(val, dtype=np.float64))
     return {k: np.concatenate(v, axis=0) for k, v in parts.items()}

@@ -20,6 +20,7 @@ no funnel (``None``).
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -45,29 +46,44 @@ def _age_bounds(text: str) -> tuple[float, float] | None:
     return None
 
 
-def _includes(dim: str, segment_value: str, rules: pd.DataFrame, all_values: set[str]) -> bool:
-    """Does one ad's declared targeting on ``dim`` (rows ``value, included``) include the segment?"""
-    if rules.empty:
+@dataclass(frozen=True)
+class _Rules:
+    """One ad's declared targeting on one dimension, parsed once: included and excluded values."""
+
+    inc: frozenset[str]
+    exc: frozenset[str]
+    ages: tuple[tuple[float, float] | None, ...]
+
+
+def _parse_rules(rules: pd.DataFrame) -> dict[str, _Rules]:
+    """Per message id, its rules (``value``, ``included``) as lower-cased sets (one pass over the rows)."""
+    inc: dict[str, list[str]] = {}
+    exc: dict[str, list[str]] = {}
+    included = rules["included"].fillna(True).astype(bool).to_numpy()
+    values = rules["value"].astype(str).str.strip().str.lower().to_numpy()
+    for mid, val, ok in zip(rules["message_id"].to_numpy(), values, included, strict=True):
+        (inc if ok else exc).setdefault(mid, []).append(val)
+        (exc if ok else inc).setdefault(mid, [])
+    return {m: _Rules(frozenset(inc[m]), frozenset(exc[m]), tuple(_age_bounds(v) for v in inc[m]))
+            for m in inc}
+
+
+def _includes(dim: str, segment_value: str, rules: _Rules | None, all_values: set[str]) -> bool:
+    """Does one ad's declared targeting on ``dim`` include the segment? (``None``: no rules = everyone)."""
+    if rules is None:
         return True
     seg = segment_value.strip().lower()
-    inc = rules[rules["included"].fillna(True).astype(bool)]["value"].astype(str).str.strip().str.lower()
-    exc = rules[~rules["included"].fillna(True).astype(bool)]["value"].astype(str).str.strip().str.lower()
     if dim == "location":
-        if seg in set(exc):
+        if seg in rules.exc:
             return False
-        wider = [v for v in inc if v not in all_values]
-        return seg in set(inc) or bool(wider) or inc.empty
+        return not rules.inc or seg in rules.inc or any(v not in all_values for v in rules.inc)
     if dim == "gender":
-        return any(v in ("all", "tous", seg) for v in inc) or inc.empty
+        return not rules.inc or bool(rules.inc & {"all", "tous", seg})
     if dim == "age":
         band = _age_bounds(segment_value)
         if band is None:
             return True
-        for v in inc:
-            rng = _age_bounds(v)
-            if rng is None or (rng[0] <= band[0] and band[1] <= rng[1]):
-                return True
-        return False
+        return any(rng is None or (rng[0] <= band[0] and band[1] <= rng[1]) for rng in rules.ages)
     return True
 
 
@@ -86,16 +102,15 @@ def funnel(store: Store, data: ExposureData, *, scheme_name: str, labels: list[s
         return None
     ids = pd.Index(data.message_ids)
     targ = targ[targ["message_id"].isin(ids)]
-    groups = dict(tuple(targ.groupby("message_id")))
+    groups = _parse_rules(targ)
     values = {v.strip().lower() for v in labels}
     camp_p = np.zeros((data.n_messages, len(data.camps)))
     np.add.at(camp_p, (np.repeat(np.arange(data.n_messages), data.camp_idx.shape[1]), data.camp_idx.ravel()),
               data.camp_p.ravel())
     delivered = (sp.csc_matrix(data.weights) > 0).toarray() if sp.issparse(data.weights) else data.weights > 0
-    empty = targ.iloc[:0]
     rows = []
     for s, label in enumerate(labels):
-        targeted = np.array([_includes(dim, label, groups.get(m, empty), values) for m in data.message_ids])
+        targeted = np.array([_includes(dim, label, groups.get(m), values) for m in data.message_ids])
         stage_masks = {"supply": np.ones(data.n_messages, dtype=bool), "targeted": targeted,
                        "delivered": np.asarray(delivered[:, s], dtype=bool)}
         row: dict[str, Any] = {"segment": label}

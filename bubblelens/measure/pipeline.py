@@ -27,11 +27,13 @@ from .bootstrap import ExposureData, bootstrap, intervals, jackknife, permutatio
 from .lean import HomeLean, circular_lean, declared_lean, external_lean, position_of
 from .matrices import UNASSIGNED, impression_matrices, load_exposure_data, stored_scheme
 
-__all__ = ["SEGMENT_METRICS", "measure_store", "metrics_frame"]
+__all__ = ["SEGMENT_METRICS", "UNCERTAINTIES", "measure_store", "metrics_frame"]
 
 SEGMENT_METRICS = ("cross_cutting", "effective_narratives", "gini_simpson", "rao_stirling", "js_divergence")
 GLOBAL_METRICS = ("isolation", "theil_m", "theil_h", "echo_chamber")
 CENTRE_BAND = 0.2
+#: what an interval describes: ``census`` (these ads: ranges and labels) or ``advertisers`` (+ sponsors)
+UNCERTAINTIES = ("census", "advertisers")
 
 
 def _new_run_id() -> str:
@@ -132,14 +134,20 @@ def _entry(value: float, lo: float, hi: float) -> dict[str, Any]:
 
 def measure_store(store: Store, *, scheme: str, by: str | None = None, lean: str | None = None,
                   n_boot: int = 1000, seed: int = 0, k_min: int = 10, impressions_min: float = 100.0,
-                  n_perm: int = 499, level: float = 0.95, interval: str = "percentile") -> dict[str, Any]:
+                  n_perm: int = 499, level: float = 0.95, interval: str = "percentile",
+                  uncertainty: str = "census") -> dict[str, Any]:
     """Measure segment scheme ``scheme`` and write the metric tables; returns the JSON-ready result.
 
     ``lean``: ``None`` (declared when the panel has ``declared_lean``, otherwise circular), ``"declared"``,
     ``"circular"``, or the path of an external CSV/YAML table (:mod:`.lean`). Segments under the privacy
     floor (``k_min`` people, ``impressions_min`` impressions) are dropped before anything is computed.
     ``interval``: ``percentile`` (default) or ``bca`` (docs/metrics.md says why percentile is the default).
+    ``uncertainty``: ``census`` (default: an ad library lists every ad, so the interval describes what is
+    not known about *these* ads: impressions inside their ranges, labels from their probabilities) or
+    ``advertisers`` (adds the cluster bootstrap over sponsors: what other advertisers might have done).
     """
+    if uncertainty not in UNCERTAINTIES:
+        raise MeasureError(f"unknown uncertainty {uncertainty!r}: choose among {', '.join(UNCERTAINTIES)}")
     started = datetime.now(UTC)
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
@@ -196,7 +204,7 @@ def measure_store(store: Store, *, scheme: str, by: str | None = None, lean: str
                            f"({segs.n_suppressed} suppressed): nothing can be shown")
     point = {k: np.asarray(v)[0] for k, v in stat(nn0[None], nc0[None]).items()}
     t1 = time.perf_counter()
-    boot = bootstrap(data, stat, n_boot=n_boot, seed=seed)
+    boot = bootstrap(data, stat, n_boot=n_boot, seed=seed, resample_sponsors=uncertainty == "advertisers")
     timings["bootstrap_s"] = time.perf_counter() - t1
     t1 = time.perf_counter()
     jack = jackknife(data, stat, seed=seed) if interval == "bca" else {}
@@ -261,19 +269,22 @@ def measure_store(store: Store, *, scheme: str, by: str | None = None, lean: str
     g["narrative_slant_circular"] = home.circular
     g["interval_method"] = sorted({c[2] for c in cis.values() if c[2] != "none"})
     g["n_boot"] = n_boot
+    g["uncertainty"] = uncertainty
     g["seed"] = seed
     result["global"] = g
     from .funnel import funnel
 
+    t1 = time.perf_counter()
     result["funnel"] = funnel(store, data, scheme_name=segs.scheme, labels=segs.labels, home_camp=home.camp)
     for seg, row in zip(result["segments"], result["funnel"] or [], strict=False):
         seg["funnel"] = {k: v for k, v in row.items() if k != "segment"}
+    timings["funnel_s"] = time.perf_counter() - t1
     timings["total_s"] = time.perf_counter() - t0
     result["timings"] = {k: round(v, 3) for k, v in timings.items()}
     _write(store, result, run_id=run_id, started=started, params={
         "scheme": scheme, "by": by, "lean": lean, "n_boot": n_boot, "seed": seed, "k_min": k_min,
         "impressions_min": impressions_min, "n_perm": n_perm, "level": level,
-        "interval": interval}, notes=notes, timings=timings)
+        "interval": interval, "uncertainty": uncertainty}, notes=notes, timings=timings)
     return result
 
 
