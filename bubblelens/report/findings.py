@@ -30,11 +30,13 @@ from scipy.spatial.distance import jensenshannon
 from ..store import Store
 
 __all__ = [
+    "EVIDENCE",
     "Findings",
     "build_findings",
     "concentrated_narratives",
     "discovered_narratives",
     "findings_numbers",
+    "has_evidence",
     "isolated_segments",
     "message_segment_impressions",
     "segment_matrix",
@@ -78,16 +80,43 @@ def _metric(seg: dict[str, Any], name: str) -> tuple[float | None, list[float] |
     return None, None
 
 
-def isolated_segments(measure: dict[str, Any], *, n: int = 3,
-                      metric: str = "cross_cutting") -> list[dict[str, Any]]:
-    """The ``n`` segments with the lowest cross-cutting share (ties: lowest upper bound of the interval)."""
+#: a segment is a headline only with this much behind it (chosen on the German 2024 pull, where
+#: spill-over regions abroad had ≤ 146 ads, ≤ 13 sponsors and ≤ 0.01 % of impressions, and the smallest
+#: Land, Bremen, 1,806 ads, 43 sponsors and 0.54 %)
+EVIDENCE = {"min_ads": 20, "min_sponsors": 3, "min_impression_share": 0.005}
+_NO_PLACE = {"unknown", "other", "inconnu", "unbekannt", ""}
+
+
+def has_evidence(seg: dict[str, Any], total_impressions: float, evidence: dict[str, float] | None = None) -> bool:
+    """Enough behind a segment for a finding: ads, sponsors, a share of all impressions, a known label.
+
+    >>> has_evidence({"segment": "Bayern", "n_ads": 2682, "n_sponsors": 48, "impressions": 11.0}, 100.0)
+    True
+    >>> has_evidence({"segment": "California", "n_ads": 1, "n_sponsors": 1, "impressions": 0.01}, 100.0)
+    False
+    """
+    e = {**EVIDENCE, **(evidence or {})}
+    n_ads = s_ads if (s_ads := seg.get("n_ads")) is not None else e["min_ads"]
+    n_sp = s_sp if (s_sp := seg.get("n_sponsors")) is not None else e["min_sponsors"]
+    share = float(seg.get("impressions") or 0.0) / total_impressions if total_impressions > 0 else 0.0
+    return (n_ads >= e["min_ads"] and n_sp >= e["min_sponsors"] and share >= e["min_impression_share"]
+            and not seg.get("few_ads", False) and str(seg.get("segment", "")).strip().lower() not in _NO_PLACE)
+
+
+def isolated_segments(measure: dict[str, Any], *, n: int = 3, metric: str = "cross_cutting",
+                      evidence: dict[str, float] | None = None) -> list[dict[str, Any]]:
+    """The ``n`` segments with the lowest cross-cutting share (ties: lowest upper bound of the interval),
+    among those with enough evidence (:data:`EVIDENCE`, :func:`has_evidence`)."""
     rows = []
-    for s in measure.get("segments", []):
+    segs = measure.get("segments", [])
+    total = sum(float(s.get("impressions") or 0.0) for s in segs)
+    for s in segs:
         v, ci = _metric(s, metric)
-        if v is None or not np.isfinite(v):
+        if v is None or not np.isfinite(v) or not has_evidence(s, total, evidence):
             continue
         rows.append({"segment": str(s["segment"]), "value": v, "ci": ci,
-                     "impressions": float(s.get("impressions") or 0.0), "home": s.get("home")})
+                     "impressions": float(s.get("impressions") or 0.0), "home": s.get("home"),
+                     "n_ads": s.get("n_ads"), "n_sponsors": s.get("n_sponsors")})
     rows.sort(key=lambda r: (r["value"], r["ci"][1] if r["ci"] else r["value"], r["segment"]))
     return rows[:n]
 
