@@ -298,6 +298,8 @@ def metrics_frame(result: Mapping[str, Any]) -> pd.DataFrame:
         for m in SEGMENT_METRICS:
             e = seg[m]
             rows.append({**base, "metric": m, "value": e["value"], "ci_low": e["ci"][0], "ci_high": e["ci"][1]})
+        for k in ("n_ads", "n_sponsors"):  # what a finding rests on (report/findings.py)
+            rows.append({**base, "metric": f"support:{k}", "value": seg.get(k), "ci_low": None, "ci_high": None})
         for kind in ("camp_share", "narrative_share"):
             for k, v in seg[kind].items():
                 rows.append({**base, "metric": f"{kind}:{k}", "value": v, "ci_low": None, "ci_high": None})

@@ -65,6 +65,8 @@ def load_measure(store: Store, scheme: str) -> dict[str, Any] | None:
                 entry.setdefault(kind, {})[key] = num(r.value)
             else:
                 entry[metric] = {"value": num(r.value), "ci": [num(r.ci_low), num(r.ci_high)]}
+        for k, v in entry.pop("support", {}).items():
+            entry[k] = None if v is None else int(v)
         segments.append(entry)
     segments.sort(key=lambda e: (-(e["impressions"] or 0.0), e["segment_id"]))
     g_out: dict[str, Any] = {}

@@ -205,7 +205,8 @@ def _write(store: Store, out: Path, measure: dict[str, Any], findings: Findings,
     for f in findings.isolated:
         ci = f.get("ci") or [f["value"], f["value"]]
         sentence = S["isolated_sentence"].format(segment=f["segment"], value=pct(f["value"]), low=pct(ci[0]),
-                                                 high=pct(ci[1]))
+                                                 high=pct(ci[1]), n_ads=num(f.get("n_ads") or 0),
+                                                 n_sponsors=num(f.get("n_sponsors") or 0))
         iso.append({**f, "sentence": sentence + (" " + S["circular_short"] if circular else "")})
     conc = []
     for f in findings.concentrated:
