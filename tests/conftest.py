@@ -35,5 +35,7 @@ def shared_data() -> Path:
     tests that need them are skipped where they are absent (CI)."""
     p = Path(os.environ.get("BUBBLELENS_SHARED_DATA", "/work/shared/data"))
     if not p.is_dir():
+        if os.environ.get("CI") == "true":  # CI has the samples: their absence is a failure there
+            pytest.fail(f"real sample data not found at {p} (CI=true; set BUBBLELENS_SHARED_DATA)")
         pytest.skip(f"real sample data not found at {p} (set BUBBLELENS_SHARED_DATA)")
     return p
