@@ -134,7 +134,8 @@ def sidebar() -> None:
     _select("Camp", "f_camp", opts["camp"])
     schemes = opts["scheme"]
     if schemes and st.session_state.get("f_scheme") in (None, _ANY):
-        st.session_state["f_scheme"] = "cells" if "cells" in schemes else schemes[0]
+        last = [m for m in opts.get("last_measured", []) if m in schemes]
+        st.session_state["f_scheme"] = last[0] if last else schemes[0]
     _select("Segmentation scheme", "f_scheme", schemes)
     scheme = _value("f_scheme")
     seg_opts = [] if scheme is None else list(data.query("segments", scheme)["segment_id"])

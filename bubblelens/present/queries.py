@@ -483,6 +483,12 @@ def filter_options(con: Con) -> dict[str, list[str]]:
     out["channel"] = [r[0] for r in con.execute(
         "SELECT DISTINCT channel FROM messages WHERE channel IS NOT NULL ORDER BY 1").fetchall()]
     out["scheme"] = list(schemes(con)["scheme"]) if has_table(con, "segments") else []
+    out["last_measured"] = []
+    if has_table(con, "metrics_global") and has_table(con, "runs"):
+        # the scheme the user measured last: what the app shows first, so it agrees with the report
+        out["last_measured"] = [r[0] for r in con.execute(
+            "SELECT g.scheme FROM metrics_global g JOIN runs r ON r.run_id = g.run_id "
+            "GROUP BY g.scheme ORDER BY max(r.finished_at) DESC, 1 LIMIT 1").fetchall()]
     return out
 
 
