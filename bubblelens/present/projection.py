@@ -23,7 +23,8 @@ def project_2d(points: pd.DataFrame, *, random_state: int = 0) -> pd.DataFrame:
     df = points.copy()
     if {"x", "y"} <= set(df.columns) and df[["x", "y"]].notna().all().all():
         return df.assign(method="stored")
-    df = df[df["vector"].map(lambda v: v is not None and len(v) > 0)]
+    # a member without an embedding comes back as None or pandas' NA (no len): dropped, not a crash
+    df = df[df["vector"].map(lambda v: v is not None and v is not pd.NA and hasattr(v, "__len__") and len(v) > 0)]
     if len(df) < 3:
         return df.assign(x=np.nan, y=np.nan, method="none")
     X = np.asarray([np.asarray(v, dtype=np.float64) for v in df["vector"]])
