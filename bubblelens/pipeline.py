@@ -96,6 +96,8 @@ def run_pipeline(
     cb = load_codebook(codebook, sponsors=sponsors)
     res.stages["classify"] = classify_store(store, codebook=cb, encoder=encoder, models=models)
     log(f"classify: run {res.stages['classify']}")
+    for w in store.run_inputs(res.stages["classify"]).get("warnings", []):
+        log(w)
     if discover:
         res.stages["discover"] = _attempt(lambda: discover_store(store, encoder=encoder, random_state=seed))
         log(f"discover: {res.stages['discover']}")

@@ -18,6 +18,7 @@ Tables (one line each; columns in :data:`SCHEMA`):
 - ``runs``            every stage run: parameters, model ids and versions, input hashes, timings
 - ``embeddings``      cache: (encoder id, text hash) → vector
 - ``scores``          narrative and camp of each message, with probability and source
+- ``camps``           the camps of the codebook last used: label, left–right position (or NULL), bloc
 - ``segments``        segments of each scheme, with size, label, suppression and stability flags
 - ``segment_members`` member (audience id or delivery cell) → segment, with probability and fitted flag
 - ``discovered``      narratives found beyond the codebook: keywords, representative messages, size
@@ -101,6 +102,10 @@ SCHEMA: list[str] = [
     """CREATE TABLE IF NOT EXISTS scores (
         message_id VARCHAR, task VARCHAR, label VARCHAR, p DOUBLE, source VARCHAR, topk VARCHAR,
         encoder_id VARCHAR, run_id VARCHAR, PRIMARY KEY (message_id, task))""",
+    # The camps of the codebook the last ``classify`` used (camps are data: measure reads positions here).
+    """CREATE TABLE IF NOT EXISTS camps (
+        camp_id VARCHAR PRIMARY KEY, label VARCHAR, position DOUBLE, generic VARCHAR, active BOOLEAN,
+        codebook VARCHAR, run_id VARCHAR)""",
     """CREATE TABLE IF NOT EXISTS segments (
         scheme VARCHAR, segment_id VARCHAR, label VARCHAR, size BIGINT, impressions DOUBLE,
         parent VARCHAR, suppressed BOOLEAN, stable BOOLEAN, extra VARCHAR, run_id VARCHAR,
@@ -316,6 +321,11 @@ class Store:
             out[t] = int(self.con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0])
         out["schema_version"] = self.schema_version()
         return out
+
+    def run_inputs(self, run_id: str) -> dict[str, Any]:
+        """The ``inputs`` record of run ``run_id`` (empty when the run is unknown)."""
+        row = self.con.execute("SELECT inputs FROM runs WHERE run_id = ?", [run_id]).fetchone()
+        return json.loads(row[0]) if row and row[0] else {}
 
     def record_run(self, run_id: str, stage: str, *, status: str, started_at: Any, finished_at: Any,
                    params: dict[str, Any] | None = None, models: dict[str, Any] | None = None,

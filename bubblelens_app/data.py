@@ -126,14 +126,13 @@ def _exposure(path: str, key: str, scheme: str) -> dict[str, Any]:
         measured = E.measured_segments(Q.metrics_table(con, "metrics_segments", scheme=scheme))
         glob = Q.metrics_table(con, "metrics_global", scheme=scheme)
     N = E.pivot(long)
-    seg = E.segment_metrics(N, E.pivot(camp))
-    return {"long": long, "shares": N.div(N.sum(axis=1), axis=0), "segments": seg, "measured": measured,
-            "global_measured": glob, "global_point": E.global_metrics(N, seg)}
+    return {"long": long, "shares": N.div(N.sum(axis=1), axis=0), "camp_long": camp, "measured": measured,
+            "global_measured": glob}
 
 
 def exposure(scheme: str) -> dict[str, Any]:
-    """Everything the Exposure page shows for ``scheme``, computed once per store and run: the long
-    matrix, the share matrix, point metrics per segment and global, and the measure stage's tables."""
+    """Everything the Exposure page shows for ``scheme``, read once per store and run: the long matrix,
+    the share matrix and the measure stage's tables (the app shows stored numbers, never its own)."""
     path = str(st.session_state["db_path"])
     return _exposure(path, run_key(path), scheme)
 

@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from bubblelens.classify import load_codebook, write_camps
 from bubblelens.cli import main
 from bubblelens.measure import metrics as mt
 from bubblelens.measure.bootstrap import ExposureData, bootstrap, intervals
@@ -54,6 +55,7 @@ def write_scores(store: Store, truth_messages: pd.DataFrame, *, seed: int = 0) -
             rows.append((mid, task, topk[0][0], topk[0][1], "zero-shot", json.dumps(topk), "test", "score-test"))
     df = pd.DataFrame(rows, columns=["message_id", "task", "label", "p", "source", "topk", "encoder_id", "run_id"])
     with store.transaction():
+        write_camps(store.con, load_codebook(), "score-test")  # camps are data: positions from the codebook
         store.con.execute("DELETE FROM scores")
         store.con.register("_s", df)
         store.con.execute("INSERT INTO scores SELECT * FROM _s")

@@ -3,7 +3,7 @@
 from .camps import SponsorTable, normalize_name
 from .classifiers import CampClassifier, NarrativeClassifier, load_head
 from .codebook import Camp, Codebook, Narrative, load_codebook
-from .pipeline import classify_store
+from .pipeline import classify_store, write_camps
 from .scoring import Scorer
 from .zeroshot import UNASSIGNED
 
@@ -20,4 +20,5 @@ __all__ = [
     "load_codebook",
     "load_head",
     "normalize_name",
+    "write_camps",
 ]

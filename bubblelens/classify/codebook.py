@@ -52,9 +52,13 @@ class SponsorRule:
 
 @dataclass(frozen=True)
 class Camp(Narrative):
-    """A camp: a narrative-like entry with a left–right position, its generic bloc and sponsor rules."""
+    """A camp: a narrative-like entry with an optional left–right position, its generic bloc and sponsor rules.
 
-    position: float = 0.0
+    ``position`` is ``None`` when the codebook gives none: cross-cutting exposure needs only the camps;
+    slant and the echo-chamber correlation need positions.
+    """
+
+    position: float | None = None
     generic: str | None = None
     sponsors: tuple[SponsorRule, ...] = ()
 
@@ -70,6 +74,17 @@ class Codebook:
     path: str | None = None
     sha256: str = ""
     camp_set: str = "default"
+    countries: tuple[str, ...] = ()
+
+    @property
+    def languages(self) -> set[str]:
+        """Languages the camps are described in (label and description keys; ``und`` = any)."""
+        return {lang for c in self.camps for lang in (*c.labels, *c.description)}
+
+    def all_camps(self) -> tuple[Camp, ...]:
+        """The active camps, then the generic camps not among them (a sponsor table may name either)."""
+        ids = set(self.camp_ids)
+        return self.camps + tuple(g for g in self.generic_camps if g.id not in ids)
 
     @property
     def narrative_ids(self) -> list[str]:
@@ -86,7 +101,8 @@ class Codebook:
         raise KeyError(camp_id)
 
     def sponsor_rules(self) -> list[SponsorRule]:
-        return [r for c in self.camps for r in c.sponsors]
+        """Rules of the active camps, then those naming a generic camp directly (a sponsor table may)."""
+        return [r for c in self.all_camps() for r in c.sponsors]
 
     def with_generic_camps(self) -> Codebook:
         """The same codebook with the generic left/centre/right camps active.
@@ -182,16 +198,17 @@ def _parse_entries(raw: Any, key: str, path: str, *, camp: bool) -> list[dict[st
             "examples": _examples(e.get("examples"), where, path),
         }
         if camp:
-            pos = e.get("position", 0.0)
-            if not isinstance(pos, int | float) or isinstance(pos, bool) or not -1.0 <= float(pos) <= 1.0:
-                raise _err(path, f"{where}.position must be a number in [-1, 1]")
+            pos = e.get("position")
+            if pos is not None and (not isinstance(pos, int | float) or isinstance(pos, bool)
+                                    or not -1.0 <= float(pos) <= 1.0):
+                raise _err(path, f"{where}.position must be a number in [-1, 1] (or left out)")
             gen = e.get("generic")
             if gen is not None and gen not in GENERIC_CAMPS:
                 raise _err(path, f"{where}.generic must be one of {', '.join(GENERIC_CAMPS)}")
             sp = e.get("sponsors") or []
             if not isinstance(sp, list):
                 raise _err(path, f"{where}.sponsors must be a list")
-            d.update(position=float(pos), generic=gen,
+            d.update(position=None if pos is None else float(pos), generic=gen,
                      sponsors=tuple(_sponsor_rule(s, eid, where, path) for s in sp))
         out.append(d)
     return out
@@ -208,7 +225,8 @@ def _read_sponsors_file(file: Path, camps: set[str], path: str) -> list[SponsorR
         for line, row in enumerate(reader, start=2):
             camp = (row.get("camp") or "").strip()
             if camp not in camps:
-                raise _err(path, f"sponsors_file {file} line {line}: unknown camp {camp!r}")
+                raise _err(path, f"sponsors_file {file} line {line}: unknown camp {camp!r} "
+                                 f"(the codebook's camps: {', '.join(sorted(camps))})")
             sid = (row.get("sponsor_id") or "").strip()
             name = (row.get("sponsor") or "").strip()
             if sid:
@@ -216,6 +234,17 @@ def _read_sponsors_file(file: Path, camps: set[str], path: str) -> list[SponsorR
             if name:
                 rules.append(_sponsor_rule(name, camp, f"sponsors_file line {line}", path))
     return rules
+
+
+def _countries(v: Any, path: str) -> tuple[str, ...]:
+    """``countries: [FR, BE]``: ISO 3166-1 alpha-2 codes of the countries whose camps these are."""
+    if v is None:
+        return ()
+    items = [v] if isinstance(v, str) else v
+    if not isinstance(items, list) or not all(isinstance(c, str) and re.fullmatch(r"[A-Za-z]{2}", c.strip())
+                                              for c in items):
+        raise _err(path, "countries must be a list of ISO 3166-1 alpha-2 codes, e.g. [FR, BE]")
+    return tuple(c.strip().upper() for c in items)
 
 
 def load_codebook(path: str | Path | None = None, *, sponsors: str | Path | None = None) -> Codebook:
@@ -236,32 +265,31 @@ def load_codebook(path: str | Path | None = None, *, sponsors: str | Path | None
         raise _err(ps, f"not valid YAML ({e})") from e
     if not isinstance(doc, dict):
         raise _err(ps, "must be a mapping with `narratives` and `camps`")
-    unknown = set(doc) - {"version", "name", "narratives", "camps", "generic_camps", "sponsors_file"}
+    unknown = set(doc) - {"version", "name", "narratives", "camps", "generic_camps", "sponsors_file", "countries"}
     if unknown:
         raise _err(ps, f"unknown top-level keys {sorted(unknown)}")
     h = hashlib.sha256(data)
     narratives = tuple(Narrative(**d) for d in _parse_entries(doc.get("narratives"), "narratives", ps,
                                                                 camp=False))
     camp_dicts = _parse_entries(doc.get("camps"), "camps", ps, camp=True)
+    generic_dicts = (_parse_entries(doc["generic_camps"], "generic_camps", ps, camp=True)
+                     if doc.get("generic_camps") is not None else [])
+    bad = {g["id"] for g in generic_dicts} - set(GENERIC_CAMPS)
+    if bad:
+        raise _err(ps, f"generic_camps ids must be among {', '.join(GENERIC_CAMPS)}, not {sorted(bad)}")
+    # a sponsor table may name any camp of the codebook, generic ones included
+    targets = {d["id"]: d for d in generic_dicts} | {d["id"]: d for d in camp_dicts}
+    files: list[tuple[Path, str]] = []
     if doc.get("sponsors_file"):
         f = Path(str(doc["sponsors_file"]))
-        f = f if f.is_absolute() else p.parent / f
-        extra = _read_sponsors_file(f, {d["id"] for d in camp_dicts}, ps)
-        h.update(f.read_bytes())
-        for d in camp_dicts:
-            d["sponsors"] = tuple(d["sponsors"]) + tuple(r for r in extra if r.camp == d["id"])
+        files.append((f if f.is_absolute() else p.parent / f, ps))
     if sponsors is not None:
-        f = Path(sponsors)
-        extra = _read_sponsors_file(f, {d["id"] for d in camp_dicts}, str(f))
+        files.append((Path(sponsors), str(sponsors)))
+    for f, where in files:
+        extra = _read_sponsors_file(f, set(targets), where)
         h.update(f.read_bytes())
-        for d in camp_dicts:
-            d["sponsors"] = tuple(d["sponsors"]) + tuple(r for r in extra if r.camp == d["id"])
-    camps = tuple(Camp(**d) for d in camp_dicts)
-    generic: tuple[Camp, ...] = ()
-    if doc.get("generic_camps") is not None:
-        generic = tuple(Camp(**d) for d in _parse_entries(doc["generic_camps"], "generic_camps", ps, camp=True))
-        bad = {g.id for g in generic} - set(GENERIC_CAMPS)
-        if bad:
-            raise _err(ps, f"generic_camps ids must be among {', '.join(GENERIC_CAMPS)}, not {sorted(bad)}")
-    return Codebook(narratives=narratives, camps=camps, generic_camps=generic, name=str(doc.get("name", "")),
-                    path=ps, sha256=h.hexdigest())
+        for r in extra:
+            targets[r.camp]["sponsors"] = (*targets[r.camp]["sponsors"], r)
+    return Codebook(narratives=narratives, camps=tuple(Camp(**d) for d in camp_dicts),
+                    generic_camps=tuple(Camp(**d) for d in generic_dicts), name=str(doc.get("name", "")),
+                    path=ps, sha256=h.hexdigest(), countries=_countries(doc.get("countries"), ps))

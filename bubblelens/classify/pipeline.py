@@ -13,12 +13,48 @@ import pandas as pd
 
 from ..embed import EmbeddingCache, Encoder
 from .codebook import Codebook
+from .fit import codebook_fit, detect_languages
 from .scoring import Scorer
 
 if TYPE_CHECKING:
+    import duckdb
+
     from ..store import Store
 
-__all__ = ["classify_store"]
+__all__ = ["classify_store", "delivery_countries", "write_camps"]
+
+
+def _none_for_na(col: pd.Series) -> list[str | None]:
+    return [v if isinstance(v, str) and v.strip() else None for v in col.tolist()]
+
+
+def delivery_countries(store: Store, message_ids: list[str]) -> list[str | None]:
+    """The country most of each message's delivery rows name (None when no row names one)."""
+    rows = store.con.execute(
+        "SELECT message_id, country FROM (SELECT message_id, upper(country) AS country, "
+        "row_number() OVER (PARTITION BY message_id ORDER BY count(*) DESC, upper(country)) AS r "
+        "FROM deliveries WHERE country IS NOT NULL AND trim(country) <> '' GROUP BY 1, 2) WHERE r = 1"
+    ).fetchall()
+    by_id = dict(rows)
+    return [by_id.get(m) for m in message_ids]
+
+
+def write_camps(con: duckdb.DuckDBPyConnection, codebook: Codebook, run_id: str) -> None:
+    """Replace table ``camps`` with the codebook's camps (active first, then generic ones)."""
+    active = set(codebook.camp_ids)
+    rows = pd.DataFrame([{
+        "camp_id": c.id, "label": c.labels.get("en") or next(iter(c.labels.values())),
+        "position": c.position, "generic": c.generic, "active": c.id in active,
+        "codebook": codebook.name or codebook.path, "run_id": run_id} for c in codebook.all_camps()],
+        columns=["camp_id", "label", "position", "generic", "active", "codebook", "run_id"])
+    rows["position"] = rows["position"].astype("float64")
+    con.execute("DELETE FROM camps")
+    con.register("_bl_camps", rows)
+    try:
+        con.execute("INSERT INTO camps SELECT camp_id, label, position, generic, active, codebook, run_id "
+                    "FROM _bl_camps")
+    finally:
+        con.unregister("_bl_camps")
 
 
 def classify_store(store: Store, *, codebook: Codebook | str | Path | None = None,
@@ -35,15 +71,20 @@ def classify_store(store: Store, *, codebook: Codebook | str | Path | None = Non
     scorer = Scorer(codebook=codebook, encoder=encoder, models=models, camp_set=camp_set)
     t_load = time.perf_counter() - t0
     df = store.con.execute(
-        "SELECT message_id, text, has_text, sponsor, sponsor_id, given_camp, given_narrative "
+        "SELECT message_id, text, has_text, sponsor, sponsor_id, given_camp, given_narrative, lang "
         "FROM messages ORDER BY message_id").df()
     cache = EmbeddingCache(store, scorer.encoder, progress=progress)
     texts = [t if (h and isinstance(t, str) and t.strip()) else None
              for t, h in zip(df["text"], df["has_text"].fillna(True), strict=True)]
     t1 = time.perf_counter()
+    fit = codebook_fit(scorer.codebook, detect_languages(texts, given=_none_for_na(df["lang"])),
+                       delivery_countries(store, df["message_id"].tolist()))
+    t_fit = time.perf_counter() - t1
+    t1 = time.perf_counter()
     rec = scorer.score_records(texts, sponsors=df["sponsor"].tolist(), sponsor_ids=df["sponsor_id"].tolist(),
                                given_camps=df["given_camp"].tolist(),
-                               given_narratives=df["given_narrative"].tolist(), embed=cache.embed)
+                               given_narratives=df["given_narrative"].tolist(), embed=cache.embed,
+                               camp_from_text=fit.allowed.tolist())
     t_score = time.perf_counter() - t1
     run_id = f"classify-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     ids = df["message_id"].tolist()
@@ -68,6 +109,7 @@ def classify_store(store: Store, *, codebook: Codebook | str | Path | None = Non
                         "FROM _bl_scores")
         finally:
             con.unregister("_bl_scores")
+        write_camps(con, scorer.codebook, run_id)
         store.record_run(
             run_id, "classify", status="ok", started_at=started,
             finished_at=datetime.now(UTC).replace(tzinfo=None),
@@ -75,8 +117,9 @@ def classify_store(store: Store, *, codebook: Codebook | str | Path | None = Non
                     "models": [str(m) for m in models], "camp_set": camp_set},
             models=scorer.models,
             inputs={"codebook_sha256": scorer.codebook.sha256, "messages": len(ids),
-                    "counts": counts, "n_encoded": cache.n_encoded, "n_cached": cache.n_cached},
-            timings={"load_s": round(t_load, 3), "score_s": round(t_score, 3),
+                    "counts": counts, "n_encoded": cache.n_encoded, "n_cached": cache.n_cached,
+                    "codebook_fit": fit.summary, "warnings": fit.warnings},
+            timings={"load_s": round(t_load, 3), "fit_s": round(t_fit, 3), "score_s": round(t_score, 3),
                      "total_s": round(time.perf_counter() - t0, 3)},
         )
     return run_id

@@ -76,9 +76,11 @@ class Scorer:
                       sponsor_ids: Sequence[str | None] | None = None,
                       given_camps: Sequence[str | None] | None = None,
                       given_narratives: Sequence[str | None] | None = None,
-                      embed: Embedder | None = None) -> dict[str, list[Any]]:
+                      embed: Embedder | None = None, camp_from_text: Sequence[bool] | None = None
+                      ) -> dict[str, list[Any]]:
         """Column lists: narrative, narrative_p, narrative_source, narratives_topk, camp, camp_p, camp_source,
-        camp_topk. ``embed`` (default: the encoder) turns texts into vectors, e.g. the store's cache."""
+        camp_topk. ``embed`` (default: the encoder) turns texts into vectors, e.g. the store's cache.
+        ``camp_from_text``: per message, may the text give its camp (:func:`.fit.codebook_fit`)."""
         n = len(texts)
         has = [bool(t is not None and str(t).strip()) for t in texts]
         idx = [i for i in range(n) if has[i]]
@@ -117,7 +119,7 @@ class Scorer:
         camps = self.camp_clf.assign(
             [texts[i] if has[i] else None for i in range(n)], sponsors=clean(sponsors),
             sponsor_ids=clean(sponsor_ids), given=clean(given_camps), embeddings=camp_emb,
-            sponsor_table=self.sponsors)
+            sponsor_table=self.sponsors, text_allowed=camp_from_text)
         return {"narrative": narrative, "narrative_p": narrative_p, "narrative_source": narrative_src,
                 "narratives_topk": topk, "camp": [c[0] for c in camps], "camp_p": [c[1] for c in camps],
                 "camp_source": [c[2] for c in camps], "camp_topk": [c[3] for c in camps]}

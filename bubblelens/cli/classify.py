@@ -38,6 +38,8 @@ def classify(db: str, codebook: str | None, sponsors: str | None, models: tuple[
         inputs, timings = json.loads(row[0]), json.loads(row[1])
         click.echo(f"{run_id}: {inputs['messages']:,} messages scored in {timings['total_s']:.1f} s "
                    f"({inputs['n_encoded']:,} texts embedded, {inputs['n_cached']:,} from the cache)")
+        for w in inputs.get("warnings", []):
+            click.echo(w, err=True)
         for task in ("narrative", "camp"):
             rows = store.con.execute(
                 "SELECT label, count(*) FROM scores WHERE task = ? GROUP BY 1 ORDER BY 2 DESC, 1", [task]

@@ -10,7 +10,9 @@
 - **circular**: the dominant camp a segment *receives*. It says what a segment gets, not who it is, so
   every output that uses it is flagged ``circular`` (cross-cutting against it is at most 1 − 1/#camps).
 
-Camp positions on the left–right axis (2024 French blocs, plus a generic set) are in :data:`POSITIONS`.
+Camp positions on the left–right axis are data: the codebook's ``position`` of each camp, written to table
+``camps`` by ``classify`` (:func:`camp_positions`). A camp without one has ``nan``: it still has a home and
+cross-cutting exposure (categorical); only slant and the echo-chamber correlation need positions.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import csv
 import math
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,19 +30,29 @@ import pandas as pd
 from ..errors import MeasureError
 from ..store import Store
 
-__all__ = ["POSITIONS", "HomeLean", "circular_lean", "declared_lean", "external_lean", "position_of"]
+__all__ = ["HomeLean", "Positions", "camp_positions", "circular_lean", "declared_lean", "external_lean", "position_of"]
 
-POSITIONS: dict[str, float] = {
-    "nfp": -0.7, "ensemble": 0.1, "liot": 0.0, "lr": 0.5, "rn": 0.85, "reconquete": 0.95,
-    "left": -0.6, "centre": 0.0, "center": 0.0, "right": 0.6,
-}
+Positions = Mapping[str, float]
 
 
-def position_of(camp: str) -> float:
-    """Left–right position of a camp id (``nan`` when unknown); a number in ``[-1, 1]`` is itself."""
-    c = str(camp).strip().lower()
-    if c in POSITIONS:
-        return POSITIONS[c]
+def camp_positions(store: Store) -> dict[str, float]:
+    """``camp id → position`` from table ``camps`` (``nan`` where the codebook gives no position)."""
+    rows = store.con.execute("SELECT camp_id, position FROM camps").fetchall()
+    return {str(c): (math.nan if p is None else float(p)) for c, p in rows}
+
+
+def position_of(camp: str, positions: Positions) -> float:
+    """Left–right position of a camp id in ``positions`` (``nan`` when unknown); a number in ``[-1, 1]``
+    (a declared lean written as a number) is itself.
+
+    >>> position_of("yes", {"yes": -0.4}), position_of("0.3", {}), math.isnan(position_of("no", {}))
+    (-0.4, 0.3, True)
+    """
+    c = str(camp).strip()
+    if c in positions:
+        return float(positions[c])
+    if c.lower() in positions:
+        return float(positions[c.lower()])
     try:
         x = float(c)
     except ValueError:
@@ -60,13 +73,13 @@ class HomeLean:
         return self.source == "circular"
 
 
-def _nearest_camp(x: float, camps: list[str]) -> str | None:
-    known = [(abs(position_of(c) - x), c) for c in camps if not math.isnan(position_of(c))]
+def _nearest_camp(x: float, camps: list[str], positions: Positions) -> str | None:
+    known = [(abs(position_of(c, positions) - x), c) for c in camps if not math.isnan(position_of(c, positions))]
     return min(known)[1] if known and not math.isnan(x) else None
 
 
 def declared_lean(store: Store, members: pd.DataFrame, segment_ids: list[str], *,
-                  attribute: str = "declared_lean") -> HomeLean:
+                  positions: Positions, attribute: str = "declared_lean") -> HomeLean:
     """Home lean of audience segments from their members' declared attribute ``attribute``."""
     attrs = store.con.execute("SELECT audience_id, value FROM audience_attrs WHERE name = ?", [attribute]).df()
     if attrs.empty:
@@ -84,7 +97,7 @@ def declared_lean(store: Store, members: pd.DataFrame, segment_ids: list[str], *
         top = Counter(vals).most_common()
         best = max(n for _, n in top)
         camps.append(sorted(v for v, n in top if n == best)[0])
-        pos = [position_of(v) for v in vals]
+        pos = [position_of(v, positions) for v in vals]
         pos = [p for p in pos if not math.isnan(p)]
         values.append(float(np.mean(pos)) if pos else math.nan)
     return HomeLean(camps, np.asarray(values, dtype=np.float64), "declared")
@@ -121,8 +134,13 @@ def _read_external(path: Path) -> dict[str, dict[str, float] | float]:
     return out
 
 
-def external_lean(path: str | Path, segment_ids: list[str], labels: list[str], camps: list[str]) -> HomeLean:
-    """Home lean from a user table (CSV or YAML), matched on segment id, then label."""
+def external_lean(path: str | Path, segment_ids: list[str], labels: list[str], camps: list[str], *,
+                  positions: Positions) -> HomeLean:
+    """Home lean from a user table (CSV or YAML), matched on segment id, then label (case-insensitive).
+
+    A home camp that no message carries is kept (nothing the segment received is from its camp); the
+    measure stage warns about it, since a misspelt camp id looks the same.
+    """
     table = _read_external(Path(path))
     low = {k.strip().lower(): v for k, v in table.items()}
     home: list[str | None] = []
@@ -139,16 +157,17 @@ def external_lean(path: str | Path, segment_ids: list[str], labels: list[str], c
                 values.append(math.nan)
                 continue
             home.append(max(v.items(), key=lambda kv: kv[1])[0])
-            pos = [(position_of(c), s) for c, s in v.items() if not math.isnan(position_of(c))]
+            pos = [(position_of(c, positions), s) for c, s in v.items()
+                   if not math.isnan(position_of(c, positions))]
             w = sum(s for _, s in pos)
             values.append(sum(p * s for p, s in pos) / w if w > 0 else math.nan)
         else:
-            home.append(_nearest_camp(float(v), camps))
+            home.append(_nearest_camp(float(v), camps, positions))
             values.append(float(v))
     return HomeLean(home, np.asarray(values, dtype=np.float64), "external")
 
 
-def circular_lean(N_camp: np.ndarray, camps: list[str]) -> HomeLean:
+def circular_lean(N_camp: np.ndarray, camps: list[str], *, positions: Positions) -> HomeLean:
     """The dominant camp each segment receives (``N_camp`` point matrix, ``unassigned`` ignored)."""
     use = [i for i, c in enumerate(camps) if c != "unassigned"]
     home: list[str | None] = []
@@ -160,5 +179,5 @@ def circular_lean(N_camp: np.ndarray, camps: list[str]) -> HomeLean:
             continue
         c = camps[use[int(np.argmax(row[use]))]]
         home.append(c)
-        values.append(position_of(c))
+        values.append(position_of(c, positions))
     return HomeLean(home, np.asarray(values, dtype=np.float64), "circular")

@@ -24,7 +24,15 @@ from ..store import Store
 from . import metrics as mt
 from .aggregates import write_exposure_matrix
 from .bootstrap import ExposureData, bootstrap, intervals, jackknife, permutation_null
-from .lean import HomeLean, circular_lean, declared_lean, external_lean, position_of
+from .lean import (
+    HomeLean,
+    Positions,
+    camp_positions,
+    circular_lean,
+    declared_lean,
+    external_lean,
+    position_of,
+)
 from .matrices import UNASSIGNED, impression_matrices, load_exposure_data, stored_scheme
 
 __all__ = ["SEGMENT_METRICS", "UNCERTAINTIES", "measure_store", "metrics_frame"]
@@ -94,35 +102,36 @@ def _narrative_distances(store: Store, data: ExposureData, cols: list[int]) -> n
 
 
 def _lean(store: Store, lean: str | None, scheme: str, members: pd.DataFrame, ids: list[str],
-          labels: list[str], camps: list[str], n_camp_point: np.ndarray) -> HomeLean:
+          labels: list[str], camps: list[str], n_camp_point: np.ndarray, positions: Positions) -> HomeLean:
     if lean not in (None, "", "declared", "circular"):
-        return external_lean(str(lean), ids, labels, camps)
+        return external_lean(str(lean), ids, labels, camps, positions=positions)
     if lean == "circular":
-        return circular_lean(n_camp_point, camps)
+        return circular_lean(n_camp_point, camps, positions=positions)
     if scheme != "cells":
         try:
-            return declared_lean(store, members, ids)
+            return declared_lean(store, members, ids, positions=positions)
         except MeasureError:
             if lean == "declared":
                 raise
     elif lean == "declared":
         raise MeasureError("delivery cells have no declared lean: give --lean FILE (e.g. vote shares by region)")
-    return circular_lean(n_camp_point, camps)
+    return circular_lean(n_camp_point, camps, positions=positions)
 
 
-def _nanmedian(x: np.ndarray) -> np.ndarray:
-    """Median over replicates ignoring nan (nan where every replicate is nan), without warnings."""
-    x = np.asarray(x, dtype=np.float64)
-    ok = ~np.isnan(x)
-    out = np.full(x.shape[1:], np.nan)
-    if ok.any():
-        filled = np.where(ok, x, np.inf)
-        srt = np.sort(filled, axis=0)
-        n = ok.sum(axis=0)
-        lo = np.take_along_axis(srt, np.maximum((n - 1) // 2, 0)[None, ...], axis=0)[0]
-        hi = np.take_along_axis(srt, np.maximum(n // 2, 0)[None, ...], axis=0)[0]
-        out = np.where(n > 0, 0.5 * (lo + hi), np.nan)
-    return out
+def _sides(home: HomeLean, camps: list[str], positions: Positions) -> tuple[np.ndarray, str]:
+    """Each segment's side for the isolation index (+1 right, −1 left, 0 centre or unknown) and how.
+
+    By the lean's position when positions exist; a two-camp codebook without positions (a referendum's
+    yes / no) sides each segment with its home camp (the second camp is +1).
+    """
+    lean_v = home.value
+    if not np.isnan(lean_v).all():
+        side = mt.side_of(np.nan_to_num(lean_v, nan=0.0), centre_band=CENTRE_BAND)
+        side[np.isnan(lean_v)] = 0
+        return side, "position"
+    if len(camps) == 2:
+        return np.array([{camps[0]: -1, camps[1]: 1}.get(c or "", 0) for c in home.camp]), "two camps"
+    return np.zeros(len(home.camp), dtype=np.int64), "none"
 
 
 def _entry(value: float, lo: float, hi: float) -> dict[str, Any]:
@@ -166,15 +175,30 @@ def measure_store(store: Store, *, scheme: str, by: str | None = None, lean: str
                               "privacy_floor": {"k_min": k_min, "impressions_min": impressions_min}}
     mats = impression_matrices(data)
     nn0, nc0 = mats["point"]
-    home = _lean(store, lean, scheme, segs.members, segs.ids, segs.labels, data.camps, nc0)
+    positions = camp_positions(store)
+    home = _lean(store, lean, scheme, segs.members, segs.ids, segs.labels, data.camps, nc0, positions)
     narr_cols = [i for i, k in enumerate(data.narratives) if k != UNASSIGNED]
-    camp_cols = [i for i, c in enumerate(data.camps) if c != UNASSIGNED and not math.isnan(position_of(c))]
-    camps_known = [data.camps[i] for i in camp_cols]
-    pos = np.array([position_of(c) for c in camps_known])
-    home_idx = np.array([camps_known.index(c) if c in camps_known else -1 for c in home.camp])
+    # camps are categories: every camp counts for cross-cutting exposure; positions only for slant / echo
+    camp_cols = [i for i, c in enumerate(data.camps) if c != UNASSIGNED]
+    camps_all = [data.camps[i] for i in camp_cols]
+    pos_all = np.array([position_of(c, positions) for c in camps_all], dtype=np.float64)
+    pos_cols = [camp_cols[j] for j in range(len(camp_cols)) if not np.isnan(pos_all[j])]
+    pos = pos_all[~np.isnan(pos_all)]
+    # a home camp no message carries: everything the segment received is from another camp
+    home_idx = np.array([-1 if c is None else (camps_all.index(c) if c in camps_all else len(camps_all))
+                         for c in home.camp])
+    absent = sorted({c for c in home.camp if c is not None and c not in camps_all})
+    if absent:
+        warnings.append(f"warning: home camps {', '.join(absent)} (from the lean) are carried by no message: "
+                        "their segments' cross-cutting share is 1 (check the camp ids if unexpected)")
+    unplaced = [c for c, x in zip(camps_all, pos_all, strict=True) if np.isnan(x)]
+    if unplaced:
+        what = ("slant and the echo-chamber correlation use only the camps that have one" if len(pos) >= 2
+                else "slant and the echo-chamber correlation are not computed")
+        warnings.append(f"note: camps without a left–right position in the codebook ({', '.join(unplaced)}): "
+                        f"{what}; cross-cutting exposure needs none")
     lean_v = home.value
-    side = mt.side_of(np.nan_to_num(lean_v, nan=0.0), centre_band=CENTRE_BAND)
-    side[np.isnan(lean_v)] = 0
+    side, side_basis = _sides(home, camps_all, positions)
     two_sides = (side != 0)
     d = _narrative_distances(store, data, narr_cols) if narr_cols else None
 
@@ -194,9 +218,9 @@ def measure_store(store: Store, *, scheme: str, by: str | None = None, lean: str
         if (sides > 0).any() and (sides < 0).any():
             out["isolation"] = mt.isolation_index(an[..., two_sides, :], sides > 0)
         ok = ~np.isnan(lean_v)
-        if ok.sum() >= 3 and len(camp_cols) >= 2:
+        if ok.sum() >= 3 and len(pos_cols) >= 2:
             imp = nn.sum(axis=-1)[..., ok]
-            out["echo_chamber"] = mt.echo_chamber(lean_v[ok], nc[..., ok, :][..., camp_cols], pos, imp)
+            out["echo_chamber"] = mt.echo_chamber(lean_v[ok], nc[..., ok, :][..., pos_cols], pos, imp)
         return out
 
     if S == 0:
@@ -214,11 +238,8 @@ def measure_store(store: Store, *, scheme: str, by: str | None = None, lean: str
             cis[k] = intervals(v, boot[k], jack.get(k), level=level, method=interval)
         else:
             cis[k] = (np.full(np.shape(v), np.nan), np.full(np.shape(v), np.nan), "none")
-    # the value shown: the median of the replicates (label draws make a nonlinear metric of the expected,
-    # soft-count matrix biased: e.g. the mutual information of soft counts is below that of any labelling)
-    soft = point
-    point = {k: (np.where(np.isnan(med), v, med) if k in boot else v)
-             for k, v in soft.items() for med in [_nanmedian(boot[k]) if k in boot else v]}
+    # the value shown is the point estimate (published midpoints, expected label counts); the interval is
+    # the replicates' (docs/metrics.md: where label draws bias a nonlinear metric, the interval says so)
     timings["intervals_s"] = time.perf_counter() - t1
     t1 = time.perf_counter()
     p_value, _ = (permutation_null(data, lambda nn, nc: mt.theil_m(nn[..., narr_cols]),
@@ -231,6 +252,7 @@ def measure_store(store: Store, *, scheme: str, by: str | None = None, lean: str
     imp_hi = mats["upper"][0].sum(axis=1)
     pn0 = mt.shares(nn0)
     pc0 = mt.shares(nc0)
+    pc_pos = mt.shares(nc0[:, pos_cols]) if pos_cols else np.zeros((S, 0))
     for s in range(S):
         seg: dict[str, Any] = {
             "segment": segs.labels[s], "segment_id": segs.ids[s],
@@ -247,6 +269,9 @@ def measure_store(store: Store, *, scheme: str, by: str | None = None, lean: str
                 seg[m] = {"value": None, "ci": [None, None]}
         seg["home_lean"] = {"camp": home.camp[s], "value": None if math.isnan(lean_v[s]) else round(float(lean_v[s]), 4),
                             "source": home.source, "circular": home.circular}
+        slant = mt.received_slant(pc_pos[s], pos) if len(pos) and nc0[s, pos_cols].sum() > 0 else math.nan
+        seg["echo"] = {"lean": seg["home_lean"]["value"],
+                       "received_slant": None if not np.isfinite(slant) else round(float(slant), 4)}
         seg["few_ads"] = bool(few[s])
         seg["n_ads"] = int(n_ads[s])
         seg["n_sponsors"] = int(n_sp[s])
@@ -267,6 +292,7 @@ def measure_store(store: Store, *, scheme: str, by: str | None = None, lean: str
     g["narrative_slant"] = {data.narratives[i]: (None if not np.isfinite(a) else round(float(a), 4))
                             for i, a in zip(narr_cols, slant, strict=True)}
     g["narrative_slant_circular"] = home.circular
+    g["camps"] = {"ids": camps_all, "without_position": unplaced, "isolation_sides": side_basis}
     g["interval_method"] = sorted({c[2] for c in cis.values() if c[2] != "none"})
     g["n_boot"] = n_boot
     g["uncertainty"] = uncertainty
@@ -300,6 +326,8 @@ def metrics_frame(result: Mapping[str, Any]) -> pd.DataFrame:
             rows.append({**base, "metric": m, "value": e["value"], "ci_low": e["ci"][0], "ci_high": e["ci"][1]})
         for k in ("n_ads", "n_sponsors"):  # what a finding rests on (report/findings.py)
             rows.append({**base, "metric": f"support:{k}", "value": seg.get(k), "ci_low": None, "ci_high": None})
+        for k, v in (seg.get("echo") or {}).items():  # the echo-chamber plot's points (app, report)
+            rows.append({**base, "metric": f"echo:{k}", "value": v, "ci_low": None, "ci_high": None})
         for kind in ("camp_share", "narrative_share"):
             for k, v in seg[kind].items():
                 rows.append({**base, "metric": f"{kind}:{k}", "value": v, "ci_low": None, "ci_high": None})
@@ -319,7 +347,8 @@ def _write(store: Store, result: dict[str, Any], *, run_id: str, started: dateti
         if isinstance(e, dict) and "value" in e:
             glob_rows.append({"run_id": run_id, "scheme": result["scheme"], "metric": m, "value": e["value"],
                               "ci_low": e["ci"][0], "ci_high": e["ci"][1], "p_value": e.get("p_value"),
-                              "extra": json.dumps({k: v for k, v in e.items() if k not in ("value", "ci")},
+                              "extra": json.dumps({**{k: v for k, v in e.items() if k not in ("value", "ci")},
+                                                   "uncertainty": result["global"]["uncertainty"]},
                                                   default=str)})
     glob_df = pd.DataFrame(glob_rows, columns=["run_id", "scheme", "metric", "value", "ci_low", "ci_high",
                                                "p_value", "extra"])

@@ -1,10 +1,9 @@
-"""Point estimates of the exposure metrics from a segment × category matrix, for display.
+"""Exposure metrics for display: the measure stage's stored rows reshaped for the app
+(:func:`measured_segments`), and point estimates from a segment × category matrix for synthetic stores
+(:func:`segment_metrics`, :func:`global_metrics`: the benchmark's generator, which has no measure run).
 
-The measure stage (:mod:`bubblelens.measure`) writes the metrics with their intervals; when it has not
-run, the app still shows point estimates computed here from the matrices of
-:func:`bubblelens.present.queries.exposure_matrix`, with the same pure functions
-(:mod:`bubblelens.measure.metrics`). The home lean of a segment here is the position of the dominant
-camp it receives (said so on screen): declared or external leans come from the measure stage.
+The app shows only what the measure stage stored, so that it never contradicts the report. Camp
+positions are data (the codebook's, table ``camps``): :func:`segment_metrics` takes them.
 """
 
 from __future__ import annotations
@@ -17,14 +16,7 @@ import pandas as pd
 
 from ..measure import metrics as M
 
-__all__ = ["DEFAULT_POSITIONS", "SEGMENT_METRICS", "global_metrics", "measured_segments", "pivot", "segment_metrics"]
-
-# 2024 French blocs and the generic set (DESIGN.md "Narratives and camps").
-DEFAULT_POSITIONS: dict[str, float] = {
-    "nfp": -0.7, "ensemble": 0.1, "liot": 0.0, "lr": 0.5, "rn": 0.85, "reconquete": 0.95,
-    "left": -0.6, "centre": 0.0, "right": 0.6,
-}
-
+__all__ = ["SEGMENT_METRICS", "global_metrics", "measured_segments", "pivot", "segment_metrics"]
 
 def pivot(long: pd.DataFrame, *, value: str = "impressions") -> pd.DataFrame:
     """Long ``segment_id, label, value`` rows → a segment × label matrix (missing pairs are 0)."""
@@ -33,8 +25,8 @@ def pivot(long: pd.DataFrame, *, value: str = "impressions") -> pd.DataFrame:
     return long.pivot_table(index="segment_id", columns="label", values=value, aggfunc="sum", fill_value=0.0)
 
 
-def segment_metrics(N_narr: pd.DataFrame, N_camp: pd.DataFrame,
-                    positions: Mapping[str, float] = DEFAULT_POSITIONS) -> pd.DataFrame:
+def segment_metrics(N_narr: pd.DataFrame, N_camp: pd.DataFrame, *,
+                    positions: Mapping[str, float]) -> pd.DataFrame:
     """Per segment: impressions, effective number of narratives ``exp(H)``, Gini–Simpson ``1 − Σ p²``,
     home camp (dominant camp received) and its lean ``ℓ``, received slant ``Σ_c p[s,c] a[c]`` and
     cross-cutting share ``Σ_{c: side(c) ≠ side(home)} p[s,c]`` (camps without a position are left out)."""
@@ -91,7 +83,8 @@ SEGMENT_METRICS = ("cross_cutting", "effective_narratives", "gini_simpson", "rao
 def measured_segments(long: pd.DataFrame) -> pd.DataFrame:
     """The measure stage's ``metrics_segments`` rows (one per segment × metric) as one row per segment:
     ``segment_id, segment, impressions, few_ads, home_lean_source`` and, per metric, its value with
-    ``<metric>_low`` / ``<metric>_high`` interval bounds."""
+    ``<metric>_low`` / ``<metric>_high`` interval bounds; ``lean`` and ``received_slant`` where camps
+    have positions (the echo-chamber plot)."""
     if long.empty:
         return pd.DataFrame()
     rows = long[long["metric"].isin(SEGMENT_METRICS)]
@@ -103,6 +96,10 @@ def measured_segments(long: pd.DataFrame) -> pd.DataFrame:
             out[m] = wide[("value", m)]
             out[f"{m}_low"] = wide.get(("ci_low", m), np.nan)
             out[f"{m}_high"] = wide.get(("ci_high", m), np.nan)
+    for m in ("lean", "received_slant"):
+        pts = long[long["metric"] == f"echo:{m}"].set_index("segment_id")["value"]
+        if pts.notna().any():
+            out[m] = pts.reindex(out.index).astype(float)
     base = long.drop_duplicates("segment_id").set_index("segment_id")
     keep = [c for c in ("label", "impressions", "few_ads", "home_lean_source") if c in base]
     return base[keep].join(out, how="right").reset_index()

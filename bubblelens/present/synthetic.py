@@ -262,7 +262,8 @@ def _write_metrics(con: Any) -> None:
         return
     for scheme in ("cells", "interests"):
         nn = E.pivot(Q.exposure_matrix(con, scheme))
-        seg = E.segment_metrics(nn, E.pivot(Q.exposure_matrix(con, scheme, task="camp")))
+        seg = E.segment_metrics(nn, E.pivot(Q.exposure_matrix(con, scheme, task="camp")),
+                                positions=CAMPS)
         rows = []
         for r in seg.to_dict("records"):
             for m in ("cross_cutting", "effective_narratives", "gini_simpson"):

@@ -65,53 +65,63 @@ def render() -> None:
         return
     _heatmap(scheme, long, ex["shares"])
 
-    seg, measured = ex["segments"], ex["measured"]
+    measured = ex["measured"]
+    if not len(measured):
+        st.info(f"The scheme **{scheme}** has not been measured yet: run `bubblelens measure --scheme "
+                f"{scheme.split(':')[0]}` (or `bubblelens run`) for its metrics and their intervals. The app "
+                "shows the measure stage's numbers only, so that it never contradicts the report.")
+        return
     st.subheader("Cross-cutting exposure and diversity per segment")
-    if len(measured) and "cross_cutting" in measured:
-        lean_src = ", ".join(sorted(set(measured.get("home_lean_source", pd.Series(dtype=str)).dropna())))
-        st.caption(f"From the measure stage, with bootstrap intervals; home lean: {lean_src or '—'}. "
-                   "Segments backed by few ads are flagged.")
+    lean_src = ", ".join(sorted(set(measured.get("home_lean_source", pd.Series(dtype=str)).dropna())))
+    glob = ex["global_measured"]
+    unc = _uncertainty(glob)
+    st.caption(f"From the measure stage; {unc}. Home lean: {lean_src or '—'}. Segments backed by few ads "
+               "are flagged.")
+    if "cross_cutting" in measured and measured["cross_cutting"].notna().any():
         cc = measured.dropna(subset=["cross_cutting"]).sort_values("cross_cutting")
-        fig = px.scatter(cc, x="cross_cutting", y="segment_id", error_x=cc["cross_cutting_high"] - cc["cross_cutting"],
+        fig = px.scatter(cc, x="cross_cutting", y="label", error_x=cc["cross_cutting_high"] - cc["cross_cutting"],
                          error_x_minus=cc["cross_cutting"] - cc["cross_cutting_low"],
-                         color="few_ads" if "few_ads" in cc else None)
+                         color="few_ads" if "few_ads" in cc else None,
+                         labels={"cross_cutting": "cross-cutting share", "label": "segment"})
+        fig.update_layout(height=max(320, 22 * len(cc) + 120))
         chart(fig, cc, key="cc_bar", filename=f"cross_cutting_{scheme}")
-        st.dataframe(measured, hide_index=True)
-    else:
-        st.caption("Point estimates, no intervals (run `bubblelens measure` for them). Home lean: the "
-                   "position of the dominant camp a segment receives.")
-        if "cross_cutting" in seg:
-            cc = seg.dropna(subset=["cross_cutting"]).sort_values("cross_cutting")
-            chart(px.bar(cc, x="cross_cutting", y="segment_id", orientation="h", color="home_camp"), cc,
-                  key="cc_bar", filename=f"cross_cutting_{scheme}")
-        st.dataframe(seg, hide_index=True)
+    st.dataframe(measured, hide_index=True)
 
     st.subheader("Segregation")
-    glob = ex["global_measured"]
-    if len(glob):
-        st.caption("From the measure stage: value [interval]; Theil's M with its permutation p-value.")
-        g = glob.set_index("metric")
-        c = st.columns(max(1, len(g)))
-        for col, (name, r) in zip(c, g.iterrows(), strict=False):
-            val = "—" if pd.isna(r["value"]) else f"{r['value']:.3f}"
-            ci = "" if pd.isna(r["ci_low"]) else f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
-            pv = "" if pd.isna(r.get("p_value")) else f" p = {r['p_value']:.3g}"
-            col.metric(str(name), val, f"{ci}{pv}" or None, delta_color="off")
-    else:
-        g2 = ex["global_point"]
-        c4 = st.columns(4)
-        for col, (k, label) in zip(c4, [("theil_m", "Theil M (nats)"), ("theil_m_normalized", "Theil M / H(K)"),
-                                       ("isolation", "Isolation (right vs left)"),
-                                       ("echo_chamber", "Echo-chamber corr.")], strict=True):
-            col.metric(label, "—" if g2[k] is None else f"{g2[k]:.3f}")
+    st.caption("From the measure stage: value [interval]; Theil's M with its permutation p-value.")
+    g = glob.set_index("metric")
+    c = st.columns(max(1, len(g)))
+    for col, (name, r) in zip(c, g.iterrows(), strict=False):
+        val = "—" if pd.isna(r["value"]) else f"{r['value']:.3f}"
+        ci = "" if pd.isna(r["ci_low"]) else f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
+        pv = "" if pd.isna(r.get("p_value")) else f" p = {r['p_value']:.3g}"
+        col.metric(str(name), val, f"{ci}{pv}" or None, delta_color="off")
 
-    if {"lean", "received_slant"} <= set(seg.columns):
-        st.subheader("Echo chamber: home lean against the slant received")
-        ec = seg.dropna(subset=["lean", "received_slant"])
-        fig = px.scatter(ec, x="lean", y="received_slant", size="camp_impressions", hover_name="segment_id",
-                         color="home_camp", range_x=[-1.05, 1.05], range_y=[-1.05, 1.05])
-        fig.add_shape(type="line", x0=-1, y0=-1, x1=1, y1=1, line={"dash": "dot", "color": "grey"})
-        chart(fig, ec, key="echo", filename=f"echo_chamber_{scheme}")
+    if {"lean", "received_slant"} <= set(measured.columns):
+        ec = measured.dropna(subset=["lean", "received_slant"])
+        if len(ec):
+            st.subheader("Echo chamber: home lean against the slant received")
+            fig = px.scatter(ec, x="lean", y="received_slant", size="impressions", hover_name="label",
+                             range_x=[-1.05, 1.05], range_y=[-1.05, 1.05])
+            fig.add_shape(type="line", x0=-1, y0=-1, x1=1, y1=1, line={"dash": "dot", "color": "grey"})
+            chart(fig, ec, key="echo", filename=f"echo_chamber_{scheme}")
+
+
+def _uncertainty(glob: pd.DataFrame) -> str:
+    """What the intervals describe, from the measure run's record (census or advertisers)."""
+    import json
+
+    kind = None
+    for extra in glob.get("extra", pd.Series(dtype=str)).dropna():
+        try:
+            kind = json.loads(extra).get("uncertainty") or kind
+        except (ValueError, AttributeError):
+            continue
+    if kind == "advertisers":
+        return ("95 % intervals of the advertiser bootstrap (what other advertisers might have done), "
+                "not only what is unknown about these ads")
+    return ("95 % census intervals: what is not known about these ads (impressions inside their published "
+            "ranges, labels drawn from their probabilities)")
 
 
 render()
