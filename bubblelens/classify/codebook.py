@@ -134,7 +134,9 @@ def _lang_map(v: Any, where: str, path: str, *, required: bool) -> dict[str, str
         v = {"und": v}
     if not isinstance(v, dict) or not v or not all(isinstance(k, str) and isinstance(t, str) and t.strip()
                                                   for k, t in v.items()):
-        raise _err(path, f"{where} must map language codes to non-empty strings, e.g. {{fr: …, en: …}}")
+        hint = (" (YAML reads an unquoted Yes / No / On / Off as true / false: quote it)"
+                if isinstance(v, dict) and any(isinstance(t, bool) for t in v.values()) else "")
+        raise _err(path, f"{where} must map language codes to non-empty strings, e.g. {{fr: …, en: …}}{hint}")
     return {k: t.strip() for k, t in v.items()}
 
 

@@ -74,6 +74,8 @@ def _metric(seg: dict[str, Any], name: str) -> tuple[float | None, list[float] |
     if isinstance(m, dict):
         v = m.get("value")
         ci = m.get("ci")
+        if ci is not None and any(c is None for c in ci):
+            ci = None
         return (None if v is None else float(v)), (None if ci is None else [float(c) for c in ci])
     if isinstance(m, int | float):
         return float(m), None

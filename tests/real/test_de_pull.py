@@ -1,8 +1,11 @@
 """The German 2024 Meta API pull (real ads with DSA fields), measured as a user would: the numbers hold up.
 
-Invariants on the real output: every value inside its possible range, the point inside its interval, the
-interval described as a census one, findings only on segments with enough evidence (never a spill-over
-region abroad), and the funnel computed in seconds, not minutes.
+Run twice, as a user would: with the default codebook (French parties: it does not fit, so camps stay
+unassigned with a warning instead of French parties on German ads) and with a codebook of the German
+parties (``docs/examples/de-parties-2024.yaml``) plus a sponsor table page → party written from the data's
+own label file. Invariants on the real output: every value inside its possible range, the point inside its
+interval, the interval described as a census one, findings only on segments with enough evidence (never a
+spill-over region abroad), every camp of the codebook with a number, and the funnel in seconds.
 """
 
 from __future__ import annotations
@@ -10,9 +13,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from bubblelens.classify import classify_store
+from bubblelens.classify import classify_store, load_codebook
 from bubblelens.ingest import ingest_paths
 from bubblelens.measure.pipeline import measure_store
 from bubblelens.report.findings import EVIDENCE, has_evidence, isolated_segments
@@ -20,6 +24,20 @@ from bubblelens.segment import segment_store
 from bubblelens.store import Store
 
 N_ADS = 600
+
+
+CODEBOOK = Path(__file__).resolve().parents[2] / "docs" / "examples" / "de-parties-2024.yaml"
+PARTY_CAMP = {"B90/GRÜNE": "gruene", "SPD": "spd", "FDP": "fdp", "CDU": "cdu_csu", "CSU": "cdu_csu",
+              "BSW": "bsw", "LINKE": "linke", "AfD": "afd"}
+
+
+def sponsor_table(shared_data: Path, out: Path) -> Path:
+    """Page → camp from the pull's own label file (what a newsroom that knows the pages writes)."""
+    labels = pd.read_csv(shared_data / "meta_api_de_2024" / "ad_party_labels_de_2024.csv", dtype=str)
+    pages = labels[labels["partei"].isin(list(PARTY_CAMP))].drop_duplicates("page_id")
+    pd.DataFrame({"sponsor": pages["page_name"], "sponsor_id": pages["page_id"],
+                  "camp": pages["partei"].map(PARTY_CAMP)}).to_csv(out, index=False)
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +50,13 @@ def de_store(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Sto
     store = Store.open(d / "store.duckdb")
     rep = ingest_paths(store, [part])
     assert rep.kept == N_ADS and rep.rejected == 0
-    classify_store(store)
+    run = classify_store(store)  # the default codebook first: French parties do not fit German ads
+    inputs = store.run_inputs(run)
+    assert any("DE" in w and "unassigned" in w for w in inputs["warnings"]), inputs["warnings"]
+    camps = dict(store.con.execute("SELECT source, count(*) FROM scores WHERE task = 'camp' GROUP BY 1").fetchall())
+    assert camps.get("text", 0) == 0 and camps.get("codebook_mismatch", 0) > N_ADS / 2, camps
+    cb = load_codebook(CODEBOOK, sponsors=sponsor_table(shared_data, d / "pages.csv"))
+    classify_store(store, codebook=cb)
     segment_store(store, scheme="cells", by="region")
     return store
 
@@ -54,6 +78,10 @@ def test_every_value_is_possible_and_inside_its_census_interval(measured: dict) 
         eff = seg["effective_narratives"]
         assert eff["value"] is None or 1.0 - 1e-9 <= eff["value"] <= len(seg["narrative_share"]) + 1e-9
         assert math.isclose(sum(seg["camp_share"].values()), 1.0, abs_tol=1e-5)  # shares rounded to 6 places
+    camps = load_codebook(CODEBOOK).camp_ids
+    big = max(measured["segments"], key=lambda s: s["impressions"])
+    assert set(camps) <= set(big["camp_share"]), "every camp of the codebook has a number"
+    assert big["cross_cutting"]["value"] is not None
 
 
 def test_findings_only_on_segments_with_evidence(measured: dict) -> None:
