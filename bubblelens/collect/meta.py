@@ -86,7 +86,7 @@ TRANSIENT_CODES = frozenset({1, 2})
 _REDUCE = "reduce the amount of data"
 _IDENTITY_SUBCODES = {2332002: "confirm your identity at facebook.com/ID and accept the Ad Library API "
                                "terms at facebook.com/ads/library/api (docs/fetch.md)"}
-_TOKEN_IN_URL = re.compile(r"([?&])access_token=[^&#\s\"']*&?")
+_TOKEN_IN_URL = re.compile(r"([?&])access_token(?:=[^&#\s\"']*)?(?=[&#\s\"']|$)&?")
 _ID_IN_URL = re.compile(r"[?&]id=(\d+)")
 _COUNTRY = re.compile(r"^(?:[A-Z]{2}|ALL)$")
 _VERSION = re.compile(r"^v\d+\.\d+$")
@@ -460,9 +460,10 @@ class MetaFetcher:
             self.on_event(kind, self._redact(text), replace(self.progress))
 
     def _wait(self, seconds: float, why: str) -> None:
+        capped = seconds > self.max_wait
         seconds = max(0.0, min(seconds, self.max_wait))
         self.progress.waiting = seconds
-        self._event("wait", f"waiting {_fmt_s(seconds)}: {why}")
+        self._event("wait", f"waiting {_fmt_s(seconds)}{' (--max-wait)' if capped else ''}: {why}")
         self.sleep(seconds)
         self.progress.waiting = None
         self._run_counts["waits"] += 1
@@ -582,9 +583,10 @@ class MetaFetcher:
                                      "re-run the same command later to resume")
                 told = reply.wait if reply is not None and reply.wait else None
                 secs = told if told is not None else min(60.0 * 2 ** (rate_waits - 1), 3600.0)
-                src = "as Meta's headers say" if told is not None else "no wait given: doubling"
+                src = f"Meta asks {_fmt_s(told)}" if told is not None else "no wait given (doubling)"
+                self.m.errors[-1]["wait_asked_s"] = told
                 self._wait(secs, f"rate limited{code}, {src}"
-                                 f"{f'; usage {reply.usage:.0f}%' if reply and reply.usage is not None else ''}")
+                                 f"{f', usage {reply.usage:.0f}%' if reply and reply.usage is not None else ''}")
                 continue
             # transient, timeout, connection, not_json: back off and retry, a bounded number of times
             tries += 1
@@ -731,6 +733,8 @@ class MetaFetcher:
 
 def _fmt_s(seconds: float) -> str:
     """``0.4 s``, ``12 s``, ``3 min 20 s``, ``1 h 05 min``."""
+    if seconds < 0.1:
+        return f"{seconds:.2f} s"
     if seconds < 10:
         return f"{seconds:.1f} s"
     s = round(seconds)
