@@ -300,6 +300,13 @@ def test_a_refused_query_reports_metas_own_words(shared_data: Path, server: Repl
     server.faults.append("error_body")
     with pytest.raises(FetchError, match=r"refused the query \(code 100/2334019\).*cannot be both empty"):
         fetch(server, tmp_path / "o", query(page_ids(de_ads, 2)))
+    # an account whose identity Meta has not confirmed: told where to confirm it
+    server.error_body = {"message": "Application does not have permission for this action", "type":
+                         "OAuthException", "code": 10, "error_subcode": 2332002}
+    server.faults.append("error_body")
+    with pytest.raises(FetchError, match=r"code 10/2332002.*confirm your identity at facebook.com/ID"):
+        fetch(server, tmp_path / "o", query(page_ids(de_ads, 2)))
+    assert len(server.data_requests()) == 2  # neither is retried
 
 
 def test_a_body_that_is_never_json_is_reported_with_its_page_number(server: ReplayServer, tmp_path: Path,

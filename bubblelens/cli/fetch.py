@@ -7,8 +7,10 @@ command line is visible to every user of the machine and kept in shell histories
 from __future__ import annotations
 
 import os
+import secrets
 import sys
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +29,11 @@ from ..collect import (
     resolve_fields,
 )
 from ..errors import FetchError
+from ..ingest import ingest_file
 from ..store import Store
 from .options import DB
 
-__all__ = ["fetch"]
+__all__ = ["fetch", "store_ingester"]
 
 TOKEN_ENV = "META_ACCESS_TOKEN"
 
@@ -77,6 +80,25 @@ def _token(token_file: str | None, out: Path) -> str:
     return tok
 
 
+def store_ingester(store: Store, query: MetaQuery) -> Callable[[Path], None]:
+    """A function that ingests one page file into ``store`` (the ingest stage as it is: identical ads
+    add nothing) and keeps one ``ingest`` run row up to date, so later stages see the new messages."""
+    run_id = f"ingest-fetch-{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+    started = datetime.now(UTC).replace(tzinfo=None)
+    inputs: dict[str, Any] = {}
+    params: dict[str, Any] = {"format": "meta", "kind": None, "audience_type": None, "mapping": None,
+                              "map": [], "strict": False, "fetch": query.identity()}
+
+    def ingest(path: Path) -> None:
+        rep = ingest_file(store, path, run_id=run_id, format="meta")
+        inputs[str(path)] = rep.sha256
+        with store.transaction():
+            store.record_run(run_id, "ingest", status="ok", started_at=started,
+                             finished_at=datetime.now(UTC).replace(tzinfo=None), params=params, inputs=inputs)
+
+    return ingest
+
+
 def _line(p: Progress) -> str:
     rate = f"usage {p.usage:.0f}%" if p.usage is not None else "usage n/a"
     parts = [f"{p.ads:,} ads", f"{p.pages:,} pages", f"window {p.window}",
@@ -116,7 +138,7 @@ class _Printer:
 
 def _summary(s: FetchSummary) -> str:
     lines = [f"{'resumed' if s.resumed else 'fetched'}: {s.new_ads:,} new ads in {s.pages:,} pages "
-             f"({s.duplicates:,} already had); {s.ads:,} ads in {s.out_dir}",
+             f"({s.duplicates:,} sent again, skipped); {s.ads:,} ads in {s.out_dir}",
              f"requests {s.requests:,}, retries {s.retries:,}, waits {s.waits:,} "
              f"({s.waited_s:,.1f} s), time {s.seconds:,.1f} s"
              + (f", page size shrunk {s.shrinks}x, windows split {s.splits}x" if s.shrinks or s.splits else ""),
@@ -177,7 +199,8 @@ def meta(countries: tuple[str, ...], since: datetime, until: datetime, out: str,
     try:
         if do_ingest:
             with Store.open(db) as store:
-                summary = fetch_meta(query, out_dir, token=token, store=store, **opts)
+                summary = fetch_meta(query, out_dir, token=token, ingest=store_ingester(store, query),
+                                     ingest_db=str(Path(db).resolve()), **opts)
                 printer.close()
                 click.echo(_summary(summary))
                 stats = store.stats()
