@@ -36,6 +36,13 @@ def _day(s: Any) -> str | None:
     return str(s)[:10] if s else None
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:  # a client killed mid-request
+        pass
+
+
 class ReplayServer:
     """``start()``, then point ``--api-url`` at :attr:`url`. ``requests`` holds every query received."""
 
@@ -53,13 +60,12 @@ class ReplayServer:
         self.reduce_if_days_over: int | None = None
         self.requests: list[dict[str, str]] = []
         self.lock = threading.Lock()
-        self._httpd: ThreadingHTTPServer | None = None
+        self._httpd: _Server | None = None
 
     # -- life ----------------------------------------------------------------------------------------
     def start(self) -> ReplayServer:
         handler = type("Handler", (_Handler,), {"replay": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
+        self._httpd = _Server(("127.0.0.1", 0), handler)
         threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
 

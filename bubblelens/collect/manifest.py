@@ -161,6 +161,9 @@ class Manifest:
         d = asdict(self)
         d["waited_s"] = round(self.waited_s, 3)
         d["seconds"] = round(self.seconds, 3)
+        first = ("format", "source", "status", "last_error", "ads", "files", "pages", "duplicates", "requests",
+                 "retries", "waits", "waited_s", "seconds", "created_at", "updated_at", "query", "api", "limit")
+        d = {**{k: d[k] for k in first}, **d}
         return (json.dumps(d, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
 
     def save(self, out_dir: Path) -> None:

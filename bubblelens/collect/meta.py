@@ -444,6 +444,8 @@ class MetaFetcher:
         self.ingest_db = ingest_db
         self.progress = Progress()
         self._seen: set[str] = set()
+        self._t0 = time.monotonic()
+        self._seconds_before = 0.0
         self._run_counts: dict[str, float] = {"requests": 0, "retries": 0, "waits": 0, "waited": 0.0, "pages": 0, "new": 0,
                             "dups": 0, "shrinks": 0, "splits": 0, "ingested": 0}
 
@@ -507,6 +509,9 @@ class MetaFetcher:
         if len(self._seen) != m.ads:  # the page written just before a kill is counted from the files
             m.ads = len(self._seen)
         m.files = max(m.files, max((n for n, _ in iter_page_files(self.out_dir)), default=0))
+        for r in m.runs:
+            if r.get("status") == "running":  # that run was killed: its entry stops at its last page
+                r["status"] = "killed"
         m.status = "running"
         m.last_error = None
         m.runs.append({"started_at": utc_now(), "finished_at": None, "status": "running"})
@@ -662,6 +667,7 @@ class MetaFetcher:
         sl.after, sl.done = (after, False) if more else (None, True)
         self._run_counts["pages"] += 1
         self._run_counts["new"] += len(keys)
+        self._record_run()
         self.m.save(self.out_dir)
         if path is not None and self.ingest is not None:
             self._ingest_one(path)
@@ -670,10 +676,22 @@ class MetaFetcher:
         self._event("page", f"page {self.m.pages}: {len(ads)} ads, {len(keys)} new")
 
     # -- the whole fetch -----------------------------------------------------------------------------
+    def _record_run(self, *, finished: bool = False) -> None:
+        """This run's counts and time into its ``runs`` entry (kept current page by page, so that a run
+        killed by SIGKILL still shows what it did) and the fetch's total seconds."""
+        elapsed = time.monotonic() - self._t0
+        c = self._run_counts
+        self.m.seconds = self._seconds_before + elapsed
+        self.m.runs[-1].update({"finished_at": utc_now() if finished else None, "seconds": round(elapsed, 3),
+                                "pages": int(c["pages"]), "new_ads": int(c["new"]), "requests": int(c["requests"]),
+                                "retries": int(c["retries"]), "waits": int(c["waits"]),
+                                "waited_s": round(c["waited"], 3)})
+
     def run(self) -> FetchSummary:
         """Fetch every slice to its end (resuming what the folder holds) and return the summary."""
-        t0 = time.monotonic()
+        t0 = self._t0 = time.monotonic()
         resumed = self._prepare()
+        self._seconds_before = self.m.seconds
         m = self.m
         if resumed:
             self._event("notice", f"resuming {self.out_dir}: {m.ads:,} ads in {m.files} files, "
@@ -715,14 +733,9 @@ class MetaFetcher:
         finally:
             for lg in loggers:
                 lg.removeFilter(log_filter)
-            elapsed = time.monotonic() - t0
-            m.seconds += elapsed
             m.status = status
-            m.runs[-1].update({"finished_at": utc_now(), "status": status, "seconds": round(elapsed, 3),
-                               "pages": self._run_counts["pages"], "new_ads": self._run_counts["new"],
-                               "requests": self._run_counts["requests"], "retries": self._run_counts["retries"],
-                               "waits": self._run_counts["waits"],
-                               "waited_s": round(self._run_counts["waited"], 3)})
+            self._record_run(finished=True)
+            m.runs[-1]["status"] = status
             m.save(self.out_dir)
         c = self._run_counts
         return FetchSummary(self.out_dir, status, m.ads, int(c["new"]), int(c["pages"]), int(c["requests"]),
