@@ -164,6 +164,7 @@ def test_replies_are_classified_by_graph_error_code(shared_data: Path) -> None:
     assert classify_reply(502, {}, b"<html>Bad Gateway</html>").kind == "transient"
     assert classify_reply(200, {}, b'{"data": [{"id": "1"}], "pag').kind == "not_json"
     assert classify_reply(429, {"Retry-After": "5"}, b"").wait == 5
+    assert classify_reply(404, {}, b"Not Found").kind == classify_reply(301, {}, b"").kind == "refused"
     real = (shared_data / "meta_ad_library_api" / "ads_archive_error_2023.json").read_bytes()
     for body in (real, json.dumps({"error": json.loads(real)}).encode()):  # bare, and as on the wire
         r = classify_reply(400, {}, body)

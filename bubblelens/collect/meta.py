@@ -305,7 +305,7 @@ def classify_reply(status: int, headers: Mapping[str, str], body: bytes) -> Repl
         return Reply("rate_limit", status, message="HTTP 429 Too Many Requests", wait=wait, usage=usage)
     if status >= 500:
         return Reply("transient", status, message=f"HTTP {status}", wait=wait, usage=usage)
-    if status >= 400:
+    if status >= 400 or 300 <= status < 400:
         return Reply("refused", status, message=f"HTTP {status} (check --api-url and --api-version)",
                      usage=usage)
     if isinstance(obj, dict) and isinstance(obj.get("data"), list):
