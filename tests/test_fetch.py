@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import os
 import random
 import signal
@@ -193,9 +194,12 @@ def test_a_query_meta_would_refuse_is_refused_before_any_call() -> None:
 # The query on the wire
 # ---------------------------------------------------------------------------------------------------------
 def test_the_server_receives_every_parameter_as_meta_documents_it(server: ReplayServer, tmp_path: Path,
-                                                                  de_ads: list[dict[str, Any]]) -> None:
+                                                                  de_ads: list[dict[str, Any]],
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)  # httpx logs every request URL: the token must not reach a log
     ids = page_ids(de_ads, 12)
     fetch(server, tmp_path / "o", query(ids, languages=("de",), fields=FIELD_SETS["political"]), limit=40)
+    assert "HTTP Request: GET" in caplog.text and TOKEN not in caplog.text
     reqs = server.data_requests()
     first = reqs[0]
     assert json.loads(first["ad_reached_countries"]) == ["DE"]
