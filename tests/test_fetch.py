@@ -480,3 +480,18 @@ def test_fetch_ingest_streams_into_the_store_and_ingesting_again_adds_nothing(
     r = runner.invoke(main, args, env={"META_ACCESS_TOKEN": TOKEN})  # re-running a finished fetch: nothing new
     assert r.exit_code == 0 and "resumed: 0 new ads" in r.output
     assert_no_token(out, r.output, db=db)
+
+
+def test_page_ids_come_from_a_file_and_a_bad_line_is_named(server: ReplayServer, tmp_path: Path,
+                                                          de_ads: list[dict[str, Any]]) -> None:
+    ids = page_ids(de_ads, 3)
+    f = tmp_path / "pages.txt"
+    f.write_text(f"# the advertisers\n{ids[0]}, {ids[1]}\n{ids[2]}  # last one\n")
+    base = ["fetch", "meta", "--country", "DE", "--since", "2024-01-01", "--until", "2024-12-31",
+            "--out", str(tmp_path / "o"), "--api-url", server.url, "--page-ids", str(f)]
+    r = CliRunner().invoke(main, base, env={"META_ACCESS_TOKEN": TOKEN})
+    assert r.exit_code == 0, r.output
+    assert json.loads(server.data_requests()[0]["search_page_ids"]) == list(ids)
+    f.write_text(f"{ids[0]}\nnot-an-id\n")
+    r = CliRunner().invoke(main, [*base[:-1], str(f)], env={"META_ACCESS_TOKEN": TOKEN})
+    assert r.exit_code == 2 and f"{f}, line 2: 'not-an-id' is not a page id" in r.output
