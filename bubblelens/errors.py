@@ -13,7 +13,8 @@ the app) can catch one class and show one clear sentence instead of a traceback:
     ├── CodebookError         a codebook YAML is invalid
     ├── SegmentError          a segmentation cannot run (no audiences, too few points, ...)
     ├── MeasureError          a measurement cannot run (no deliveries, no exposures, ...)
-    └── ScoreError            batch scoring: output directory conflicts, bad input
+    ├── ScoreError            batch scoring: output directory conflicts, bad input
+    └── FetchError            collecting from an API: no or expired token, a refused query, retries spent
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 __all__ = [
     "BubbleLensError",
     "CodebookError",
+    "FetchError",
     "FormatError",
     "IngestError",
     "MeasureError",
@@ -87,3 +89,8 @@ class MeasureError(BubbleLensError):
 
 class ScoreError(BubbleLensError):
     """Batch scoring cannot run (bad input, an output directory that belongs to something else)."""
+
+
+class FetchError(BubbleLensError):
+    """Collecting from an API cannot go on (no or expired token, a refused query, retries exhausted);
+    the message says what to do. Never carries the access token."""

@@ -35,6 +35,7 @@ def main() -> None:
 
 # The stages, in the order of the flow. Imported after ``main`` exists (each module defines commands only).
 from .classify import classify, evaluate, train  # noqa: E402
+from .fetch import fetch  # noqa: E402
 from .ingest import ingest, stats  # noqa: E402
 from .measure import measure  # noqa: E402
 from .report import report  # noqa: E402
@@ -42,6 +43,6 @@ from .run import demo, run  # noqa: E402
 from .score import score  # noqa: E402
 from .segment import discover, narratives, segment  # noqa: E402
 
-for _command in (ingest, stats, classify, train, evaluate, segment, discover, narratives, measure, report,
-                 score, run, demo):
+for _command in (fetch, ingest, stats, classify, train, evaluate, segment, discover, narratives, measure,
+                 report, score, run, demo):
     main.add_command(_command)
