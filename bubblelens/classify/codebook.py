@@ -118,7 +118,7 @@ class Codebook:
             if c.generic in moved:
                 moved[c.generic].extend(replace(r, camp=c.generic) for r in c.sponsors)
         camps = tuple(replace(g, sponsors=tuple(g.sponsors) + tuple(moved[g.id])) for g in self.generic_camps)
-        return replace(self, camps=camps, camp_set="generic")
+        return replace(self, camps=camps, camp_set="generic", countries=())  # left / right exist anywhere
 
 
 def _err(path: str, msg: str) -> CodebookError:
