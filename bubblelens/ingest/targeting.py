@@ -53,7 +53,7 @@ _PAGE_FIELDS = ("page_name", "party", "ds", "cntry", "partyfacts_id", "left_righ
 def targeting_role(columns: Iterable[str]) -> str | None:
     """``combined`` (criteria with page columns), ``criteria``, ``pages`` or None, by the column names."""
     cols = {str(c).strip().lower() for c in columns}
-    crit = CRITERIA_COLUMNS <= cols
+    crit = cols >= CRITERIA_COLUMNS
     page = "page_id" in cols and bool(cols & (PAGE_COLUMNS - {"page_id"}))
     if crit and page:
         return "combined"

@@ -44,7 +44,7 @@ __all__ = ["ADULT_AGES", "AGE_BANDS", "METHODS", "PERSONAL_DATA", "criteria_from
            "method_rows", "page_methods", "page_weights", "personal_data_indicator", "side_by_side",
            "targeted_shares"]
 
-ADULT_AGES: tuple[str, ...] = tuple(str(a) for a in range(18, 65)) + ("65+",)
+ADULT_AGES: tuple[str, ...] = (*tuple(str(a) for a in range(18, 65)), "65+")
 AGE_BANDS: dict[str, tuple[str, ...]] = {
     "18-24": tuple(str(a) for a in range(18, 25)), "25-34": tuple(str(a) for a in range(25, 35)),
     "35-44": tuple(str(a) for a in range(35, 45)), "45-54": tuple(str(a) for a in range(45, 55)),
@@ -372,7 +372,8 @@ def criteria_from_ads(ads: pd.DataFrame, targeting: pd.DataFrame) -> tuple[pd.Da
                 rows.append({"page_id": pid, "type": "gender", "value": str(val), "spend": float(s),
                              "is_exclusion": None, "location_type": None})
         elif dim == "location":
-            for (val, inc), s in g.groupby(["value", "included"])["spend"].sum().items():
+            sums = g.groupby(["value", "included"])["spend"].sum().reset_index()
+            for val, inc, s in zip(sums["value"], sums["included"], sums["spend"].astype(float), strict=True):
                 rows.append({"page_id": pid, "type": "location", "value": str(val), "spend": float(s),
                              "is_exclusion": not bool(inc), "location_type": _dsa_location_type(str(val))})
     crit = pd.DataFrame(rows, columns=["page_id", "type", "value", "spend", "is_exclusion", "location_type"])

@@ -139,10 +139,13 @@ def cluster_detailed(store: Store, criteria: pd.DataFrame, pages: pd.DataFrame, 
     X = EmbeddingCache(store, enc).embed(values)
     mcs = min_cluster_size or max(5, round(len(values) / 60))
     cl = InterestClusterer(min_cluster_size=mcs, random_state=seed, max_segments=40).fit(X)
-    w = pages.set_index(["page_id", "ds"])["weight"] if "weight" in pages else None
-    spend = det.assign(s=det["total_spend_pct"].astype(float) * (
-        det.set_index(["page_id", "ds"]).index.map(w).to_numpy(float) if w is not None else 1.0))
-    by_value = spend.groupby(spend["value"].astype(str))["s"].sum()
+    keyed = T._keyed(det)
+    if "weight" in pages:
+        keyed = keyed.merge(T._keyed(pages)[["page_id", "ds", "weight"]], on=["page_id", "ds"], how="left")
+    else:
+        keyed["weight"] = 1.0
+    keyed["s"] = keyed["total_spend_pct"].astype(float) * keyed["weight"].fillna(0.0)
+    by_value = keyed.groupby(keyed["value"].astype(str))["s"].sum()
     out = pd.DataFrame({"value": values, "seg": cl.labels_, "probability": cl.probabilities_})
     out["cluster_id"] = np.where(out["seg"] < 0, "outlier", [f"t{s:02d}" for s in out["seg"].clip(lower=0)])
     labels = {}
@@ -293,7 +296,9 @@ def targeting_report(store: Store, *, by: str = "party", source: str | None = No
     }
     if len(assign):
         csize = assign[assign["cluster_id"] != "outlier"].groupby(["cluster_id", "label"]).size()
-        out["clusters"] = [{"cluster": c, "label": lab, "criteria": int(n)} for (c, lab), n in csize.items()]
+        cs = csize.rename("n").reset_index()
+        out["clusters"] = [{"cluster": str(c), "label": str(lab), "criteria": int(n)}
+                           for c, lab, n in zip(cs["cluster_id"], cs["label"], cs["n"].astype(int), strict=True)]
     if compare:
         tvd = compare_targeted_delivered(con)
         out["targeted_vs_delivered"] = {
