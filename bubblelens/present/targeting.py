@@ -14,7 +14,13 @@ import duckdb
 import pandas as pd
 
 from ..measure import targeting as T
-from ..measure.targeting_run import compare_targeted_delivered, group_of, has_targeting, load_table, stored_clusters
+from ..measure.targeting_run import (
+    compare_targeted_delivered,
+    group_of,
+    has_targeting,
+    load_table,
+    stored_clusters,
+)
 
 __all__ = ["METHOD_LABELS", "available", "clusters", "distinctive", "methods", "overview", "page_criteria",
            "pages_behind", "pages_behind_cluster", "personal_data", "targeted_vs_delivered"]
