@@ -178,7 +178,8 @@ def targeted_vs_delivered() -> None:
                "targeting is open to the age band or gender (100% = every ad could reach it; these need not sum "
                "to 100%). **Delivered**: the share of its ads' reach that fell in the band (these sum to 100%). "
                "A targeting table covers its window; the pull's ads may cover other days (dates shown).")
-    names = tvd.drop_duplicates("page_id").set_index("page_id")["page_name"].fillna("").to_dict()
+    first = tvd.drop_duplicates("page_id").sort_values("source", key=lambda s: s != "table", kind="stable")
+    names = first.set_index("page_id")["page_name"].fillna("").to_dict()  # pages of the table first
     page = st.selectbox("Advertiser", list(names), key="tg_tvd_page", format_func=lambda p: names[p] or p)
     one = tvd[tvd["page_id"] == page]
     st.caption(f"Targeting from the {one['source'].iloc[0]}; delivery ({one['delivery_kind'].iloc[0]}) of ads "
