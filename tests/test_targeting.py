@@ -229,3 +229,16 @@ def test_report_of_a_store_without_targeting_says_what_to_run(tmp_store: Store) 
 
     with pytest.raises(MeasureError, match="targeting"):
         targeting_report(tmp_store, source="table")
+
+
+def test_the_report_section_exists_only_with_targeting_data(tmp_store: Store, tables: tuple) -> None:
+    from bubblelens.report.targeting import targeting_section
+
+    assert targeting_section(tmp_store) is None
+    pages_csv, crit_csv, _, _ = tables
+    ingest_paths(tmp_store, [pages_csv, crit_csv])
+    sec = targeting_section(tmp_store, n_boot=50)
+    assert sec is not None and [r["group"] for r in sec["rows"]][:2] == ["Greens", "Blues"]
+    greens = sec["rows"][0]
+    assert greens["customer_list"] == (pytest.approx(0.1), pytest.approx(0.1)) and greens["customer_list_pages"] == 1
+    assert greens["distinctive"][0] in {"Solar energy", "Organic food", "Cycling"}

@@ -137,3 +137,27 @@ def test_targeted_vs_delivered_for_pages_also_in_the_pull(shared_data: Path, tmp
     assert tvd["targeted"].between(0, 1).all() and tvd["delivered"].between(0, 1).all()
     sums = tvd[tvd["dimension"] == "age"].groupby("page_id")["delivered"].sum()
     assert (sums <= 1 + 1e-9).all() and np.isclose(sums, 1, atol=0.05).mean() > 0.8  # almost all reach is 18+
+
+
+def test_the_report_has_a_targeting_section_only_with_targeting_data(shared_data: Path, tmp_path: Path) -> None:
+    from bubblelens.classify import classify_store
+    from bubblelens.report import build_report
+    from bubblelens.segment import segment_store
+
+    src = shared_data / "meta_api_de_2024" / "ads_archive_de_2024_part00.jsonl"
+    part = tmp_path / "de_300.jsonl"
+    with src.open(encoding="utf-8") as f:
+        part.write_text("".join(next(f) for _ in range(300)), encoding="utf-8")
+    with Store.open(tmp_path / "r.duckdb") as store:
+        ingest_paths(store, [part])
+        classify_store(store)
+        segment_store(store, scheme="cells", by="region")
+        without = build_report(store, tmp_path / "without.html", export=False).path.read_text(encoding="utf-8")
+        ingest_paths(store, [shared_data / "meta_targeting_ep2024" / FILES["DE"]])
+        html = {lang: build_report(store, tmp_path / f"with_{lang}.html", lang=lang, export=False).path.read_text(
+            encoding="utf-8") for lang in ("en", "fr")}
+    assert 'id="targeting"' not in without
+    assert 'id="targeting"' in html["en"] and "not who saw them" in html["en"]
+    assert 'id="targeting"' in html["fr"] and "et non qui les a vues" in html["fr"]
+    section = html["en"].split('id="targeting"', 1)[1].split("</section>", 1)[0]
+    assert "<td>AfD</td>" in section and "<td>B90/Gr</td>" in section
