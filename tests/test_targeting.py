@@ -107,6 +107,10 @@ def test_a_bad_row_is_rejected_naming_file_line_and_field(tmp_store: Store, tmp_
     assert (f.rows_read, f.rejected) == (len(crit), 1)
     line, field, reason = tmp_store.con.execute("SELECT line, field, reason FROM rejects").fetchone()
     assert (line, field) == (4, "total_spend_pct") and "lots" in reason  # header = line 1, row index 2 = line 4
+    with Store.open(tmp_path / "strict.duckdb") as strict_store:
+        rep = ingest_paths(strict_store, [pages_csv, tmp_path / "bad.csv"], strict=True)
+        assert all(f.error and "--strict" in f.error for f in rep.files)
+        assert strict_store.con.execute("SELECT count(*) FROM targeting_criteria").fetchone()[0] == 0
 
 
 def test_criteria_without_pages_are_refused(tmp_store: Store, tables: tuple) -> None:

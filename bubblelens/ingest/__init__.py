@@ -187,11 +187,11 @@ def ingest_file(store: Store, path: str | Path, *, run_id: str, format: str | No
     return rep
 
 
-def _ingest_targeting(store: Store, paths: list[Path], run_id: str) -> list[FileReport]:
+def _ingest_targeting(store: Store, paths: list[Path], run_id: str, strict: bool) -> list[FileReport]:
     """The targeting tables of one ingest, read and written together (one transaction)."""
     t0 = time.perf_counter()
     try:
-        batch = ingest_targeting(store, paths, run_id=run_id)
+        batch = ingest_targeting(store, paths, run_id=run_id, strict=strict)
     except IngestError as e:
         return [FileReport(str(p), format=TARGETING, error=str(e)) for p in paths]
     dt = (time.perf_counter() - t0) / max(len(batch.files), 1)
@@ -217,7 +217,7 @@ def ingest_paths(store: Store, paths: Iterable[str | Path], *, format: str | Non
     targeting = [p for p in files if format == TARGETING or (format is None and is_targeting_file(p))]
     if targeting:  # pages and criteria tables are read together (bubblelens.ingest.targeting)
         files = [p for p in files if p not in targeting]
-        report.files.extend(_ingest_targeting(store, targeting, run_id))
+        report.files.extend(_ingest_targeting(store, targeting, run_id, strict))
     for p in files:
         try:
             rep = ingest_file(store, p, run_id=run_id, format=format, kind=kind,

@@ -403,8 +403,13 @@ def write_targeting(store: Store, batch: TargetingBatch, *, run_id: str) -> dict
     return {"targeting_pages": len(pages), "targeting_criteria": len(crit)}
 
 
-def ingest_targeting(store: Store, paths: Sequence[str | Path], *, run_id: str) -> TargetingBatch:
-    """Read (:func:`read_targeting`) and write (:func:`write_targeting`) one targeting data set."""
+def ingest_targeting(store: Store, paths: Sequence[str | Path], *, run_id: str, strict: bool = False) -> TargetingBatch:
+    """Read (:func:`read_targeting`) and write (:func:`write_targeting`) one targeting data set; with
+    ``strict``, any rejected row stops it before anything is written."""
     batch = read_targeting(paths)
+    if strict and batch.rejects:
+        r = batch.rejects[0]
+        raise IngestError(f"{Path(r['source_file']).name}: {len(batch.rejects)} row(s) rejected (--strict), nothing "
+                          f"written; first: line {r['line']}, {r['field']}: {r['reason']}")
     write_targeting(store, batch, run_id=run_id)
     return batch
