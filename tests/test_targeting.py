@@ -246,3 +246,14 @@ def test_the_report_section_exists_only_with_targeting_data(tmp_store: Store, ta
     greens = sec["rows"][0]
     assert greens["customer_list"] == (pytest.approx(0.1), pytest.approx(0.1)) and greens["customer_list_pages"] == 1
     assert greens["distinctive"][0] in {"Solar energy", "Organic food", "Cycling"}
+
+
+def test_a_page_ingested_for_two_windows_counts_once(tmp_store: Store, tmp_path: Path, tables: tuple) -> None:
+    _, _, pages, crit = tables
+    for ds, f in (("2024-05-28", "old"), ("2024-06-04", "new")):
+        combined = crit.merge(pages.assign(ds=ds), on="page_id")
+        combined.to_csv(tmp_path / f"{f}.csv", index=False)
+        ingest_paths(tmp_store, [tmp_path / f"{f}.csv"])
+    assert tmp_store.con.execute("SELECT count(*) FROM targeting_criteria").fetchone()[0] == 2 * len(crit)
+    out = targeting_report(tmp_store, by="party", clusters=False, n_boot=20, compare=False)
+    assert out["groups"]["Greens"]["pages"] == 2 and out["window"]["ds"] == ["2024-06-04"]

@@ -86,13 +86,16 @@ def group_of(pages: pd.DataFrame, by: str, sponsors: Any = None) -> pd.Series:
     return base.fillna(NO_PARTY).astype(str)
 
 
-def load_table(con: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The stored targeting tables (pages, criteria) as DataFrames."""
+def load_table(con: Any, *, latest: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The stored targeting tables (pages, criteria) as DataFrames; ``latest``: only each page's latest
+    window (``ds``), so a page ingested for several windows counts once."""
     if not has_targeting(con):
         raise MeasureError("no targeting table in the store: run `bubblelens ingest PAGES CRITERIA --format targeting`")
-    pages = con.execute("SELECT * FROM targeting_pages ORDER BY page_id, ds").df()
+    keep = ("WHERE (page_id, ds) IN (SELECT page_id, max(ds) FROM targeting_pages GROUP BY page_id)"
+            if latest else "")
+    pages = con.execute(f"SELECT * FROM targeting_pages {keep} ORDER BY page_id, ds").df()
     crit = con.execute("SELECT page_id, ds, type, value, num_ads, total_spend_pct, is_exclusion, location_type, "
-                       "detailed_type, custom_audience_type, num_obfuscated FROM targeting_criteria").df()
+                       f"detailed_type, custom_audience_type, num_obfuscated FROM targeting_criteria {keep}").df()
     return pages, crit
 
 
