@@ -37,6 +37,8 @@ def _rows() -> tuple[pd.DataFrame, pd.DataFrame]:
          "detailed_type": "INTERESTS", "is_exclusion": False},
         {"page_id": "21", "type": "detailed", "value": "Cars", "total_spend_pct": 0.9,
          "detailed_type": "INTERESTS", "is_exclusion": False},
+        {"page_id": "22", "type": "detailed", "value": "Cars", "total_spend_pct": 0.2,
+         "detailed_type": "INTERESTS", "is_exclusion": False},
     ]
     return pages, pd.DataFrame(crit)
 
@@ -97,6 +99,16 @@ def test_a_cluster_lists_its_pages(store: str, monkeypatch: pytest.MonkeyPatch) 
     table = next(d.value for d in at.dataframe if "criteria" in d.value.columns)
     used = table[table["high"] > 0]
     assert sorted(used["page_name"]) == ["Green East", "Green North"] and len(table) == 3
+
+
+def test_a_distinctive_criterion_lists_its_pages(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = goto(open_app(store, monkeypatch, timeout=120), "targeting")
+    at.selectbox(key="tg_dist_pick").set_value("Blues\x1fdetailed\x1fCars")
+    at.run()
+    assert not at.exception
+    table = next(d.value for d in at.dataframe if "spend_behind" in d.value.columns)
+    assert table["page_name"].tolist() == ["Blue One", "Blue Two"]
+    assert table["spend_behind"].tolist() == [pytest.approx(400 * 0.9), pytest.approx(500 * 0.2)]
 
 
 def test_a_store_without_targeting_says_what_to_ingest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

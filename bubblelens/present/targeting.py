@@ -23,7 +23,7 @@ from ..measure.targeting_run import (
 )
 
 __all__ = ["METHOD_LABELS", "available", "clusters", "distinctive", "methods", "overview", "page_criteria",
-           "pages_behind", "pages_behind_cluster", "personal_data", "targeted_vs_delivered"]
+           "pages_behind", "pages_behind_cluster", "pages_with_criterion", "personal_data", "targeted_vs_delivered"]
 
 Con = duckdb.DuckDBPyConnection
 
@@ -142,3 +142,17 @@ def targeted_vs_delivered(con: Con) -> pd.DataFrame:
     """Pages with both targeting and delivery: targeted vs delivered share per age band and gender
     (:func:`bubblelens.measure.targeting_run.compare_targeted_delivered`)."""
     return compare_targeted_delivered(con)
+
+
+def pages_with_criterion(con: Con, group: str, type: str, value: str, by: str = "party") -> pd.DataFrame:
+    """The pages of ``group`` that used one criterion (included), with its share of their spend and the
+    spend behind it: ``page_id, page_name, spend, share, spend_behind``."""
+    pages, crit = _frames(con, by)
+    pages, crit = T._keyed(pages), T._keyed(crit)
+    c = crit[(crit["type"] == type) & (crit["value"] == value) & (crit["total_spend_pct"] > 0)
+             & ~crit["is_exclusion"].astype("boolean").fillna(False).astype(bool)]
+    out = pages[pages["group"] == group][["page_id", "ds", "page_name", "weight"]].merge(
+        c[["page_id", "ds", "total_spend_pct"]], on=["page_id", "ds"], how="inner")
+    out = out.rename(columns={"weight": "spend", "total_spend_pct": "share"})
+    out["spend_behind"] = out["spend"] * out["share"]
+    return out.drop(columns="ds").sort_values("spend_behind", ascending=False).reset_index(drop=True)

@@ -141,6 +141,12 @@ def render() -> None:
                "and pages behind each (at least 2 pages where the group has 2).")
     dist = q("distinctive", by)
     st.dataframe(dist.drop(columns=["type"]), hide_index=True, key="tg_distinctive")
+    if len(dist):
+        keys = [f"{g}\x1f{t}\x1f{v}" for g, t, v in zip(dist["group"], dist["type"], dist["value"], strict=True)]
+        pick = st.selectbox("Pages behind a distinctive criterion", keys, key="tg_dist_pick",
+                            format_func=lambda k: " · ".join(k.split("\x1f")[::2]))
+        g, t, v = pick.split("\x1f")
+        st.dataframe(q("pages_with_criterion", g, t, v, by), hide_index=True, key="tg_dist_pages")
     with st.expander("Distinctive places"):
         st.dataframe(q("distinctive", by, 5, "location").drop(columns=["type"]), hide_index=True)
 
