@@ -40,9 +40,9 @@ import pandas as pd
 from ..errors import MeasureError
 
 __all__ = ["ADULT_AGES", "AGE_BANDS", "METHODS", "PERSONAL_DATA", "criteria_from_ads", "delivered_shares",
-           "distinctive_criteria", "group_clusters", "group_methods", "location_level", "log_odds_dirichlet",
-           "method_rows", "page_methods", "page_weights", "personal_data_indicator", "side_by_side",
-           "targeted_shares"]
+           "distinctive_criteria", "group_clusters", "group_methods", "keyed", "location_level",
+           "log_odds_dirichlet", "method_rows", "page_methods", "page_weights", "personal_data_indicator",
+           "side_by_side", "targeted_shares"]
 
 ADULT_AGES: tuple[str, ...] = (*tuple(str(a) for a in range(18, 65)), "65+")
 AGE_BANDS: dict[str, tuple[str, ...]] = {
@@ -63,7 +63,7 @@ METHODS: tuple[str, ...] = (
 _KEYS = ["page_id", "ds"]
 
 
-def _keyed(df: pd.DataFrame) -> pd.DataFrame:
+def keyed(df: pd.DataFrame) -> pd.DataFrame:
     """``df`` with its window ``ds`` as a ``YYYY-MM-DD`` string ("" when unknown), so pages and criteria
     join on ``(page_id, ds)`` whatever type the window came in."""
     out = df.copy()
@@ -102,7 +102,7 @@ def method_rows(criteria: pd.DataFrame) -> pd.DataFrame:
     """The criteria as ``(page_id, ds, method, exclusion, share)`` rows, one per method a criterion
     counts to (a customer-list row counts to ``customer_list``, ``custom_audience`` and
     ``personal_data``); age rows become "leaves out a" of share ``1 − s`` (adult ages only)."""
-    c = _keyed(criteria)
+    c = keyed(criteria)
     typ = c["type"].astype(str).str.lower()
     cat = c.get("custom_audience_type", pd.Series([None] * len(c), index=c.index)).fillna("").astype(str).str.upper()
     excl = _flag(c["is_exclusion"]) | cat.str.endswith("_EXCLUSION")
@@ -170,7 +170,7 @@ def group_methods(pages: pd.DataFrame, criteria: pd.DataFrame, *, by: str = "gro
     """The methods table: every group × method (:data:`METHODS`) × exclusion, with ``low``, ``high``
     (shares of the group's spend), ``pages_using``, ``pages`` and ``spend``. A group whose pages never
     used a method gets 0 with its pages counted, never a missing value. ``pages`` needs ``weight``."""
-    pages = _keyed(pages)
+    pages = keyed(pages)
     pm = page_methods(method_rows(criteria))
     agg = _weighted(pages, pm, by)
     tot = pages.groupby(by, dropna=False).agg(spend=("weight", "sum"), pages=("page_id", "size")).reset_index()
@@ -191,7 +191,7 @@ def personal_data_indicator(pages: pd.DataFrame, criteria: pd.DataFrame, *, by: 
     (``n_boot`` times) and the spend-weighted share recomputed; ``ci_low`` is the ``(1−level)/2``
     quantile of the resampled lower bounds, ``ci_high`` the ``(1+level)/2`` quantile of the upper ones.
     It says how much the figure rests on a few pages, not how uncertain Meta's shares are."""
-    pages = _keyed(pages)
+    pages = keyed(pages)
     pm = page_methods(method_rows(criteria))
     pm = pm[~pm["exclusion"] & pm["method"].isin(PERSONAL_DATA)]
     table = group_methods(pages, criteria, by=by)
@@ -272,7 +272,7 @@ def distinctive_criteria(pages: pd.DataFrame, criteria: pd.DataFrame, *, by: str
     every page has one). Kept per group: the ``top`` by ``z`` with positive ``δ`` and at least
     ``min(min_pages, pages of the group)`` pages behind them. Columns: ``group, criterion, type, value,
     delta, z, spend, pages``."""
-    pages, criteria = _keyed(pages), _keyed(criteria)
+    pages, criteria = keyed(pages), keyed(criteria)
     c = criteria[criteria["type"].astype(str).isin(types) & ~_flag(criteria["is_exclusion"])].copy()
     if "location_type" in c:
         c = c[~((c["type"] == "location") & (c["location_type"].map(location_level) == "country"))]
@@ -305,7 +305,7 @@ def group_clusters(pages: pd.DataFrame, criteria: pd.DataFrame, assignment: pd.D
     label``), and its share of the group's detailed spend. Spend of a criterion = ``w_p × s_pc``;
     overlapping interests of one ad count once each (this is spend *behind* a cluster, not a partition).
     Columns: ``group, cluster_id, label, spend, share, pages``."""
-    pages, criteria = _keyed(pages), _keyed(criteria)
+    pages, criteria = keyed(pages), keyed(criteria)
     c = criteria[(criteria["type"] == "detailed") & ~_flag(criteria["is_exclusion"])]
     m = c.merge(pages[[*_KEYS, by, "weight"]], on=_KEYS).merge(assignment[["value", "cluster_id", "label"]],
                                                               on="value", how="inner")

@@ -142,9 +142,9 @@ def cluster_detailed(store: Store, criteria: pd.DataFrame, pages: pd.DataFrame, 
     X = EmbeddingCache(store, enc).embed(values)
     mcs = min_cluster_size or max(5, round(len(values) / 60))
     cl = InterestClusterer(min_cluster_size=mcs, random_state=seed, max_segments=40).fit(X)
-    keyed = T._keyed(det)
+    keyed = T.keyed(det)
     if "weight" in pages:
-        keyed = keyed.merge(T._keyed(pages)[["page_id", "ds", "weight"]], on=["page_id", "ds"], how="left")
+        keyed = keyed.merge(T.keyed(pages)[["page_id", "ds", "weight"]], on=["page_id", "ds"], how="left")
     else:
         keyed["weight"] = 1.0
     keyed["s"] = keyed["total_spend_pct"].astype(float) * keyed["weight"].fillna(0.0)

@@ -96,7 +96,7 @@ def pages_behind(con: Con, group: str, method: str, by: str = "party", exclusion
     """The pages of ``group`` with their share of spend behind ``method`` (``low``/``high``; 0 when unused):
     ``page_id, page_name, party, spend, low, high``, the pages that used it first."""
     pages, crit = _frames(con, by)
-    pages = T._keyed(pages)
+    pages = T.keyed(pages)
     pg = pages[pages["group"] == group]
     pm = T.page_methods(T.method_rows(crit))
     pm = pm[(pm["method"] == method) & (pm["exclusion"] == exclusion)]
@@ -125,7 +125,7 @@ def pages_behind_cluster(con: Con, group: str, cluster_id: str, by: str = "party
     assign = stored_clusters(con)
     values = set(assign.loc[assign["cluster_id"] == cluster_id, "value"])
     pages, crit = _frames(con, by)
-    pages, crit = T._keyed(pages), T._keyed(crit)
+    pages, crit = T.keyed(pages), T.keyed(crit)
     pg = pages[pages["group"] == group]
     c = crit[(crit["type"] == "detailed") & crit["value"].isin(values) & (crit["total_spend_pct"] > 0)]
     agg = c.groupby(["page_id", "ds"]).agg(low=("total_spend_pct", "max"), high=("total_spend_pct", "sum"),
@@ -148,7 +148,7 @@ def pages_with_criterion(con: Con, group: str, type: str, value: str, by: str = 
     """The pages of ``group`` that used one criterion (included), with its share of their spend and the
     spend behind it: ``page_id, page_name, spend, share, spend_behind``."""
     pages, crit = _frames(con, by)
-    pages, crit = T._keyed(pages), T._keyed(crit)
+    pages, crit = T.keyed(pages), T.keyed(crit)
     c = crit[(crit["type"] == type) & (crit["value"] == value) & (crit["total_spend_pct"] > 0)
              & ~crit["is_exclusion"].astype("boolean").fillna(False).astype(bool)]
     out = pages[pages["group"] == group][["page_id", "ds", "page_name", "weight"]].merge(
