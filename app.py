@@ -34,6 +34,7 @@ nav = st.navigation({
         st.Page(PAGES + "segments.py", title="Segments", icon=":material/groups:"),
         st.Page(PAGES + "exposure.py", title="Exposure", icon=":material/grid_on:"),
         st.Page(PAGES + "ads.py", title="Ads", icon=":material/article:"),
+        st.Page(PAGES + "targeting.py", title="Targeting", icon=":material/my_location:"),
     ],
     "Data": [
         st.Page(PAGES + "upload.py", title="Upload", icon=":material/upload_file:"),

@@ -27,6 +27,10 @@ Tables (one line each; columns in :data:`SCHEMA`):
 - ``discovered_members`` message → discovered narrative, with probability
 - ``sponsor_spend``   spend per sponsor from reports that list no ads (Meta report CSV, Google advertiser stats)
 - ``exposure_matrix`` segment × narrative / camp impressions (ranges) and ads per scheme, for the app
+- ``targeting_pages``  advertiser pages of a targeting table (Meta "Audience" tab): window ``ds``, party,
+  camp, spend
+- ``targeting_criteria`` every targeting criterion of a page and window, with its share of the page's spend
+- ``targeting_clusters`` detailed-targeting criterion → cluster (with its label), per encoder
 """
 
 from __future__ import annotations
@@ -139,6 +143,21 @@ SCHEMA: list[str] = [
     """CREATE TABLE IF NOT EXISTS exposure_matrix (
         scheme VARCHAR, segment_id VARCHAR, task VARCHAR, label VARCHAR, impressions_lower DOUBLE,
         impressions DOUBLE, impressions_upper DOUBLE, n_ads BIGINT, run_id VARCHAR, inputs VARCHAR)""",
+    # Per-advertiser targeting (bubblelens.ingest.targeting): pages (one row per page and window ``ds``,
+    # the window's last day) and every criterion row of them; ``camp`` starts as the page's party.
+    """CREATE TABLE IF NOT EXISTS targeting_pages (
+        page_id VARCHAR, ds DATE, page_name VARCHAR, party VARCHAR, camp VARCHAR, country VARCHAR,
+        partyfacts_id VARCHAR, left_right DOUBLE, total_num_ads BIGINT, spend DOUBLE, currency VARCHAR,
+        spend_eur DOUBLE, window_days INTEGER, source_file VARCHAR, source_line BIGINT, source_sha256 VARCHAR,
+        run_id VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS targeting_criteria (
+        page_id VARCHAR, ds DATE, type VARCHAR, value VARCHAR, num_ads BIGINT, total_spend_pct DOUBLE,
+        is_exclusion BOOLEAN, location_type VARCHAR, detailed_type VARCHAR, custom_audience_type VARCHAR,
+        num_obfuscated BIGINT, source_file VARCHAR, source_line BIGINT, source_sha256 VARCHAR, run_id VARCHAR)""",
+    # Clusters of detailed-targeting criteria (bubblelens targeting): criterion name → cluster, per encoder.
+    """CREATE TABLE IF NOT EXISTS targeting_clusters (
+        value VARCHAR, cluster_id VARCHAR, label VARCHAR, probability DOUBLE, encoder_id VARCHAR, run_id VARCHAR,
+        PRIMARY KEY (value))""",
 ]
 
 # version -> statements that upgrade a store from (version - 1) to version.

@@ -42,7 +42,8 @@ from .report import report  # noqa: E402
 from .run import demo, run  # noqa: E402
 from .score import score  # noqa: E402
 from .segment import discover, narratives, segment  # noqa: E402
+from .targeting import targeting  # noqa: E402
 
 for _command in (fetch, ingest, stats, classify, train, evaluate, segment, discover, narratives, measure,
-                 report, score, run, demo):
+                 report, score, run, demo, targeting):
     main.add_command(_command)

@@ -2,7 +2,7 @@
 
 >>> from bubblelens.ingest import FORMATS
 >>> FORMATS
-('meta', 'meta-csv', 'google', 'table')
+('meta', 'meta-csv', 'google', 'table', 'targeting')
 
 :func:`ingest_paths` reads files (or folders of them), one transaction per file, and returns an
 :class:`IngestReport`. Rows that cannot be taken go to ``rejects``; a file that is not in a readable
@@ -27,6 +27,7 @@ from .mapping import Mapping, load_mapping
 from .meta_api import read_meta_api
 from .meta_report import read_meta_report
 from .table import read_table, sibling_mapping
+from .targeting import TARGETING, ingest_targeting, is_targeting_file
 from .text import DecodedFile, read_file
 from .writer import Batch, StreamAborted, write_batch
 
@@ -129,6 +130,9 @@ def _read_src(src: DecodedFile, p: Path, *, format: str | None, kind: str | None
     """:func:`read_batch` of a file read already; ``stream``: a large Meta JSON Lines file comes as
     pieces still being parsed (:attr:`Batch.stream`), for :func:`write_batch` to store as they come."""
     fmt = format or detect_format(src)
+    if fmt == TARGETING:
+        raise IngestError(f"{p.name} is a targeting table: ingest it with its pages/criteria table "
+                          "(bubblelens ingest PAGES CRITERIA --format targeting)")
     if fmt not in _READERS:
         raise IngestError(f"unknown format {fmt!r} (formats: {', '.join(FORMATS)})")
     if fmt == "table":
@@ -183,6 +187,20 @@ def ingest_file(store: Store, path: str | Path, *, run_id: str, format: str | No
     return rep
 
 
+def _ingest_targeting(store: Store, paths: list[Path], run_id: str, strict: bool) -> list[FileReport]:
+    """The targeting tables of one ingest, read and written together (one transaction)."""
+    t0 = time.perf_counter()
+    try:
+        batch = ingest_targeting(store, paths, run_id=run_id, strict=strict)
+    except IngestError as e:
+        return [FileReport(str(p), format=TARGETING, error=str(e)) for p in paths]
+    dt = (time.perf_counter() - t0) / max(len(batch.files), 1)
+    return [FileReport(f.path, TARGETING, f"targeting:{f.role}", f.sha256, f.rows_read,
+                       kept=f.rows_read - f.rejected, rejected=f.rejected, added=f.rows_read - f.rejected,
+                       written={"targeting_pages": f.pages, "targeting_criteria": f.criteria},
+                       warnings=list(f.warnings), seconds=dt) for f in batch.files]
+
+
 def ingest_paths(store: Store, paths: Iterable[str | Path], *, format: str | None = None,
                  kind: str | None = None, audience_type: str | None = None,
                  mapping: Mapping | str | Path | None = None, map_pairs: Sequence[str] = (),
@@ -196,6 +214,10 @@ def ingest_paths(store: Store, paths: Iterable[str | Path], *, format: str | Non
     started = datetime.now(UTC).replace(tzinfo=None)
     report = IngestReport(run_id)
     files = expand_paths(paths)
+    targeting = [p for p in files if format == TARGETING or (format is None and is_targeting_file(p))]
+    if targeting:  # pages and criteria tables are read together (bubblelens.ingest.targeting)
+        files = [p for p in files if p not in targeting]
+        report.files.extend(_ingest_targeting(store, targeting, run_id, strict))
     for p in files:
         try:
             rep = ingest_file(store, p, run_id=run_id, format=format, kind=kind,

@@ -2,7 +2,8 @@
 
 Parquet by its magic bytes; JSON / JSON Lines whose objects carry ad-archive fields (``ad_snapshot_url``,
 ``ad_creative_bodies``, ``page_id``, ...) → ``meta``; CSV headers with ``Ad_ID`` / ``Advertiser_ID`` →
-``google``, with ``Amount spent`` and ``Disclaimer`` → ``meta-csv``; anything else → ``table``.
+``google``, with ``Amount spent`` and ``Disclaimer`` → ``meta-csv``; ``page_id`` with ``type, value,
+total_spend_pct`` (or with page spend and ``party``) → ``targeting``; anything else → ``table``.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from .csvio import read_csv_records
 from .google import is_google_header
 from .meta_api import is_meta_record
 from .meta_report import is_meta_report_header
+from .targeting import is_targeting_header
 from .text import DecodedFile
 
 __all__ = ["FORMATS", "detect_format"]
 
-FORMATS = ("meta", "meta-csv", "google", "table")
+FORMATS = ("meta", "meta-csv", "google", "table", "targeting")
 
 
 def _first_json_object(text: str) -> object:
@@ -68,4 +70,6 @@ def detect_format(src: DecodedFile) -> str:
         return "google"
     if is_meta_report_header(header):
         return "meta-csv"
+    if is_targeting_header(header):
+        return "targeting"
     return "table"

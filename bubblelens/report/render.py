@@ -26,6 +26,7 @@ from .export import export_files, files_dir, measure_tables
 from .findings import Findings, build_findings, findings_numbers, segment_matrix
 from .i18n import strings
 from .manifest import build_manifest, stage_runs
+from .targeting import targeting_section
 
 __all__ = ["FORMULAS", "REFERENCES", "ReportResult", "build_report", "environment", "manifest_path"]
 
@@ -261,10 +262,11 @@ def _write(store: Store, out: Path, measure: dict[str, Any], findings: Findings,
                     "params_json": json.dumps(r["params"], sort_keys=True, default=str)}
               for stg, r in manifest["stages"].items()}
     mpath = manifest_path(out)
+    targeting = targeting_section(store)
     sections = [(sid, S[key]) for sid, key in (
         ("findings", "findings"), ("heatmap", "heatmap"), ("cross-cutting", "cross_cutting"),
-        ("funnel", "funnel"), ("cards", "cards"), ("methods", "methods"), ("provenance", "provenance"),
-        ("limitations", "limitations"))]
+        ("funnel", "funnel"), *([("targeting", "targeting")] if targeting else []), ("cards", "cards"),
+        ("methods", "methods"), ("provenance", "provenance"), ("limitations", "limitations"))]
     try:
         bl_version = version("bubblelens")
     except PackageNotFoundError:
@@ -279,7 +281,8 @@ def _write(store: Store, out: Path, measure: dict[str, Any], findings: Findings,
         inputs=[{**i, "name": Path(str(i["path"])).name} for i in manifest["inputs"]],
         rejects=_rejects(store), manifest_sentence=S["manifest_sentence"].format(manifest=mpath.name),
         limitations=_limitations(store, measure, scheme, S), pct=pct, num=num, funnel=funnel,
-        ratio=lambda a, b: pct(float(a) / float(b)) if a is not None and b else "—",
+        ratio=lambda a, b: pct(float(a) / float(b)) if a is not None and b else "—", targeting=targeting,
+        span=lambda b: pct(b[0]) if abs(b[0] - b[1]) < 5e-4 else f"{pct(b[0])}–{pct(b[1])}",
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")
