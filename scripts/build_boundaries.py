@@ -10,7 +10,8 @@ Output (gzip, deterministic):
   NE has none), ``iso_a2``, ``name``, ``layer`` (``admin1`` or a dissolved layer). Geometry simplified with
   ``shapely.simplify(TOLERANCE, preserve_topology=True)`` and snapped to a ``GRID`` degree grid
   (``shapely.set_precision``), so coordinates are short decimals.
-- ``names.json.gz``: ``regions``: ``[id, iso_a2, layer, [[field, name], ...]]``; ``countries``: ISO
+- ``names.json.gz``: ``regions``: ``[id, iso_a2, layer, [[field, name], ...], type_en]`` (NE's English
+  type of the unit: "County", "City", "Province", ...); ``countries``: ISO
   3166-1 alpha-2 → country names in the CLDR locales below (from Babel, build time only) and NE's
   ``admin`` name.
 
@@ -88,12 +89,14 @@ def build(src: Path, out: Path) -> None:
     dissolved = json.loads((src / "dissolved_regions.geojson").read_text())
     features = []
     admin_names: dict[str, str] = {}
+    types: dict[str, str] = {}
     for f in world["features"]:
         p = f["properties"]
         key = p.get("iso_3166_2") or p.get("adm1_code")
         if not key or not p.get("iso_a2"):
             continue
         admin_names.setdefault(p["iso_a2"], p.get("admin") or "")
+        types[key] = p.get("type_en") or ""
         geom = _geometry(f["geometry"])
         if geom is not None:
             features.append({"type": "Feature", "id": key, "properties": {
@@ -114,7 +117,8 @@ def build(src: Path, out: Path) -> None:
             if row["name_field"] in NAME_FIELDS_SKIPPED or not row["name"]:
                 continue
             k = (row["layer"], row["region_key"])
-            entry = regions.setdefault(k, [row["region_key"], row["iso_a2"], row["layer"], []])
+            entry = regions.setdefault(k, [row["region_key"], row["iso_a2"], row["layer"], [],
+                                           types.get(row["region_key"], "") if row["layer"] == "admin1" else ""])
             entry[3].append([row["name_field"], row["name"]])
     countries: dict[str, list[str]] = {}
     for loc in LOCALES:

@@ -109,3 +109,27 @@ def test_shipped_boundaries_france_has_18_regions_and_no_download() -> None:
     assert "Natural Earth" in readme and "public domain" in readme
     with base.joinpath("admin1.geojson.gz").open("rb") as fh:
         assert json.loads(gzip.decompress(fh.read()))["type"] == "FeatureCollection"
+
+
+def test_regions_command_lists_every_label_with_its_shape_and_counts(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from bubblelens.cli import main
+    from bubblelens.ingest import ingest_paths
+    from bubblelens.store import Store
+
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    db = tmp_path / "s.duckdb"
+    with Store.open(db) as store:
+        ingest_paths(store, [root / "data" / "fixtures" / "meta_ads.jsonl"])
+    res = CliRunner().invoke(main, ["regions", "--db", str(db), "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    deliveries = [r for r in out["labels"] if r["source"] == "deliveries"]
+    assert len(deliveries) == 13 and all(r["iso_3166_2"].startswith("FR-") for r in deliveries)
+    assert all(r["n_ads"] > 0 for r in deliveries)
+    assert out["summary"]["deliveries"]["matched_share"] == 1.0
+    targeting = {r["label"]: r for r in out["labels"] if r["source"] == "targeting"}
+    assert targeting["France"]["kind"] == "country" and targeting["France"]["iso_3166_2"] is None
+    text = CliRunner().invoke(main, ["regions", "--db", str(db)]).output
+    assert "deliveries: 13 labels, 13 matched (100.0% of labels" in text

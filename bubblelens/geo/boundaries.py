@@ -35,7 +35,8 @@ def load_geojson() -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def load_names() -> dict[str, Any]:
-    """``{"regions": [[id, iso_a2, layer, [[field, name], ...]], ...], "countries": {iso_a2: [names]}}``."""
+    """``{"regions": [[id, iso_a2, layer, [[field, name], ...], type_en], ...], "countries": {iso_a2: [names]}}``
+    (``type_en``: Natural Earth's English type of the unit, e.g. "County" or "City"; "" when none)."""
     return _read("names.json.gz")
 
 

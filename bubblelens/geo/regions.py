@@ -19,7 +19,9 @@ How a label is matched (first rule that gives exactly one code wins):
    in the country when one is known; a bare country name is the country ("country"), unless only regions
    of *other* countries carry it ("Georgia" is US-GA, "Luxembourg" the country);
 5. the same with generic designators dropped on both sides ("Region", "Voivodeship", "County", "District",
-   "Province", "Canton of", "(region)", ...), so "Grevenmacher District" finds "Grevenmacher";
+   "Province", "Canton of", "(region)", ...), so "Grevenmacher District" finds "Grevenmacher"; when several
+   units share the name, the one whose Natural Earth type is the label's designator ("Zagreb County" is the
+   county HR-01, not the city HR-21);
 6. France's pre-2016 régions ("Alsace", "Rhône-Alpes", ...), which Meta still writes, go to the région
    that holds them now, before rule 4 (NE gives their names to départements as WOE names).
 
@@ -49,7 +51,7 @@ _POSTCODE_COUNT = re.compile(r"^(?:(.+?) )?\d[\d ]* (postcodes?|postal codes?|zi
 
 # Generic words for "region" that libraries add or drop; removed from both sides for rule 5.
 _DESIGNATORS = (
-    "autonomous community of", "autonomous community", "autonomous region of", "autonomous region",
+    "autonomous community of", "principality of", "autonomous community", "autonomous region of", "autonomous region",
     "administrative region", "planning region", "statistical region", "federal state of", "free state of",
     "state of", "region of", "province of", "canton of", "county of", "department of", "municipality of",
     "voivodeship", "voivodship", "governorate", "municipality", "prefecture", "department", "province",
@@ -120,8 +122,11 @@ class RegionMatcher:
         self._exact: dict[str, list[_Cand]] = {}
         self._loose: dict[str, list[_Cand]] = {}
         self.codes: dict[str, str] = {}  # code -> iso_a2
-        for code, iso_a2, layer, fields in names["regions"]:
+        self._types: dict[str, str] = {}
+        for code, iso_a2, layer, fields, type_en in names["regions"]:
             self.codes.setdefault(code, iso_a2)
+            if type_en:
+                self._types[code] = normalise(type_en)
             layer_rank = 0 if MAP_LAYERS.get(iso_a2) == layer else 10
             seen: set[str] = set()
             for field, name in sorted(fields, key=lambda f: _FIELD_RANK.get(f[0], _OTHER_FIELD_RANK)):
@@ -179,7 +184,8 @@ class RegionMatcher:
         return hit
 
     def _explain(self, text: str, hint: str | None) -> Match:
-        parts = [p for p in (normalise(x) for x in text.split(",")) if p]
+        # "Lapland (Finland)": a country in brackets is a trailing country part
+        parts = [p for p in (normalise(x) for x in re.sub(r"\(([^()]*)\)\s*$", r", \1", text).split(",")) if p]
         if not parts:
             return Match(text, None, hint, "unknown")
         # trailing country names: "Bayern, Duitsland", "Belgershain, Germany, Duitsland"
@@ -217,6 +223,10 @@ class RegionMatcher:
             return Match(text, None, hint, "unknown")
         best = min(c.rank for c in cands)
         codes = sorted({c.code for c in cands if c.rank == best})
+        if len(codes) > 1:  # "Zagreb County": HR-01 (a county) and HR-21 (a city) share the name
+            words = set(_DESIGNATOR_RE.findall(key))
+            typed = [c for c in codes if words and words & set(_DESIGNATOR_RE.findall(self._types.get(c, "")))]
+            codes = typed or codes
         if len(codes) == 1:
             return Match(text, codes[0], self.codes[codes[0]], "region")
         return Match(text, None, hint, "ambiguous", tuple(codes))
