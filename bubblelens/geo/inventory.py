@@ -23,20 +23,27 @@ __all__ = ["delivery_region_codes", "region_inventory", "summarise"]
 _COLUMNS = ["source", "label", "iso_3166_2", "country", "kind", "candidates", "n_ads", "n_rows"]
 
 
-def _context_country(store: Store, label: str, codes: dict[str, str | None], m: RegionMatcher) -> str | None:
+def _con(store: Store | Any) -> Any:
+    """The DuckDB connection of a Store, or the connection itself (the app's read-only one)."""
+    return store.con if isinstance(store, Store) else store
+
+
+def _context_country(store: Store | Any, label: str, codes: dict[str, str | None],
+                     m: RegionMatcher) -> str | None:
     """The most common country of the other (matched) delivery regions of the ads that carry ``label``."""
-    rows = store.con.execute(
+    rows = _con(store).execute(
         "SELECT DISTINCT d2.region FROM deliveries d1 JOIN deliveries d2 USING (message_id) "
         "WHERE d1.region = ? AND d2.region IS NOT NULL AND d2.region <> ?", [label, label]).fetchall()
     counts = Counter(m.codes[c] for (r,) in rows if (c := codes.get(r)))
     return counts.most_common(1)[0][0] if counts else None
 
 
-def delivery_region_codes(store: Store, matcher: RegionMatcher | None = None) -> dict[str, str | None]:
+def delivery_region_codes(store: Store | Any, matcher: RegionMatcher | None = None) -> dict[str, str | None]:
     """``{delivery region label: ISO 3166-2 code or None}`` for every distinct ``deliveries.region``
-    (ambiguous labels resolved by their ads' other regions, see module docstring)."""
+    (ambiguous labels resolved by their ads' other regions, see module docstring). ``store``: a
+    :class:`Store` or a DuckDB connection."""
     m = matcher or region_matcher()
-    labels = [r for (r,) in store.con.execute(
+    labels = [r for (r,) in _con(store).execute(
         "SELECT DISTINCT region FROM deliveries WHERE region IS NOT NULL").fetchall()]
     codes: dict[str, str | None] = {lab: m.match(lab) for lab in labels}
     for lab in labels:
