@@ -1,8 +1,8 @@
 """Maps: the values of a region scheme's segments on the shipped admin-1 shapes.
 
-A *region scheme* is a segmentation whose segments are regions: ``cells:region`` (delivery cells by
-region, members ``region=<label>``) or a declared scheme whose labels are regions (e.g.
-``declared:region`` from a panel). Each segment's region label goes through the one
+A *region scheme* is a segmentation whose segments are regions: a delivery-cell scheme with segments whose
+only cell is ``region=<label>`` (``cells:region``; in a mixed scheme only those segments are drawn) or
+a declared scheme whose labels are mostly regions (e.g. ``declared:region`` from a panel). Each segment's region label goes through the one
 :class:`~bubblelens.geo.RegionMatcher` to an ISO 3166-2 code; a merged segment ("other": regions under the
 privacy floor) is no region and is not drawn (counted in ``not_drawn``).
 
@@ -42,18 +42,17 @@ _MIN_MATCHED = 0.5  # a scheme is a region scheme when at least half of its segm
 
 def _segment_labels(con: Con, scheme: str) -> pd.DataFrame:
     """segment_id, region label (None for a merged segment), impressions, suppressed."""
-    seg = con.execute("SELECT segment_id, label, impressions, suppressed FROM segments WHERE scheme = ?",
+    seg = con.execute("SELECT segment_id, label, impressions, coalesce(suppressed, false) AS suppressed "
+                      "FROM segments WHERE scheme = ?",
                       [scheme]).df()
     if seg.empty:
         return seg.assign(region=pd.Series(dtype=object))
-    if scheme.startswith("cells:"):
-        if scheme.split(":", 1)[1] != "region":
-            return seg.iloc[0:0].assign(region=pd.Series(dtype=object))
+    if scheme.startswith("cells"):  # a segment is a region when its only cell is region=<label>
         mem = con.execute(
-            "SELECT segment_id, list(member_id) AS members FROM segment_members WHERE scheme = ? "
-            "GROUP BY segment_id", [scheme]).df()
-        one = {r.segment_id: r.members[0].split("=", 1)[1] for r in mem.itertuples()
-               if len(r.members) == 1 and str(r.members[0]).startswith("region=")}
+            "SELECT segment_id, any_value(member_id) AS member FROM segment_members WHERE scheme = ? "
+            "GROUP BY segment_id HAVING count(*) = 1", [scheme]).fetchall()
+        one = {sid: str(member).split("=", 1)[1] for sid, member in mem
+               if str(member).startswith("region=") and "|" not in str(member)}
         seg["region"] = seg["segment_id"].map(one).astype(object)
     else:
         seg["region"] = seg["label"].astype(object)
@@ -69,11 +68,13 @@ def region_schemes(con: Con) -> list[str]:
     m = region_matcher()
     out = []
     for scheme, _imp in schemes:
-        if scheme.startswith("cells:") and scheme != "cells:region":
-            continue
         seg = _segment_labels(con, scheme)
         labels = seg["region"].dropna()
-        if len(labels) and m.match_many(labels).notna().mean() >= _MIN_MATCHED:
+        if not len(labels):
+            continue
+        matched = m.match_many(labels).notna()
+        # cells: the region cells of a mixed scheme (age × gender cells and region cells) are enough
+        if matched.any() if str(scheme).startswith("cells") else matched.mean() >= _MIN_MATCHED:
             out.append(str(scheme))
     return out
 
@@ -88,7 +89,7 @@ def region_segments(con: Con, scheme: str) -> pd.DataFrame:
                                      "impressions_lower", "impressions_upper", "n_ads", "n_sponsors",
                                      "suppressed"])
     codes = m.match_many(seg["region"])
-    if scheme.startswith("cells:"):
+    if scheme.startswith("cells"):
         resolved = delivery_region_codes(con, m)  # ambiguous labels resolved by their ads' other regions
         codes = seg["region"].map(lambda r: resolved.get(r) if isinstance(r, str) else None).where(
             lambda s: s.notna(), codes)
@@ -206,6 +207,10 @@ def context_features(country: str, codes: set[str]) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": near}
 
 
+def _known(v: Any) -> bool:
+    return v is not None and not (isinstance(v, float) and np.isnan(v))
+
+
 def _fmt(v: Any, share: bool) -> str:
     if v is None or (isinstance(v, float) and np.isnan(v)):
         return "—"
@@ -225,12 +230,12 @@ def choropleth(values: pd.DataFrame, country: str, *, title: str = "", share: bo
     gj = country_geojson(country, codes)
     ctx = context_features(country, codes)
     hover = [
-        f"<b>{r.region}</b> ({r.iso_3166_2})<br>{_fmt(r.value, share)}"
-        + (f" [{_fmt(r.ci_low, share)}, {_fmt(r.ci_high, share)}]" if pd.notna(r.ci_low) else "")
-        + f"<br>{_fmt(r.n_ads, False)} ads" + (f", {_fmt(r.n_sponsors, False)} sponsors"
-                                                if pd.notna(r.n_sponsors) else "")
-        + f"<br>{_fmt(r.impressions, False)} impressions" + (" · click: its ads" if r.segment_id else "")
-        for r in v.itertuples()]
+        f"<b>{r['region']}</b> ({r['iso_3166_2']})<br>{_fmt(r['value'], share)}"
+        + (f" [{_fmt(r['ci_low'], share)}, {_fmt(r['ci_high'], share)}]" if _known(r["ci_low"]) else "")
+        + f"<br>{_fmt(r['n_ads'], False)} ads" + (f", {_fmt(r['n_sponsors'], False)} sponsors"
+                                                   if _known(r["n_sponsors"]) else "")
+        + f"<br>{_fmt(r['impressions'], False)} impressions" + (" · click: its ads" if r["segment_id"] else "")
+        for r in v.to_dict(orient="records")]
     fig = go.Figure()
     if ctx["features"]:
         fig.add_trace(go.Choropleth(
