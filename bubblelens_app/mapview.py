@@ -8,10 +8,10 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from bubblelens.present.maps import choropleth, country_totals
+from bubblelens.present.maps import PLOTLY_GEO_CONFIG, choropleth, country_totals
 
 from . import data, state
-from .figures import chart
+from .figures import PLOTLY_CONFIG
 
 __all__ = ["ADS", "MEASURE_NAMES", "draw", "pick_measure"]
 
@@ -61,8 +61,11 @@ def draw(scheme: str, measure: str, label: str | None, *, key: str, choose_count
                    "segment_id"]]
     st.caption(f"**{what}** by region, {country}, scheme `{scheme}`. Hover: value [interval], ads and "
                "sponsors; click a region to open its ads. " + SOURCE)
-    ev = chart(fig, table, key=f"{key}_map", filename=f"map_{scheme}_{measure}_{country}".replace(":", "_"),
-               on_select="rerun", selection_mode="points")
+    ev = st.plotly_chart(fig, key=f"{key}_map", config={**PLOTLY_CONFIG, **PLOTLY_GEO_CONFIG}, width="stretch",
+                         on_select="rerun", selection_mode="points")
+    st.download_button("Download data (CSV)", table.to_csv(index=False).encode("utf-8"),
+                       file_name=f"map_{scheme}_{measure}_{country}.csv".replace(":", "_"), mime="text/csv",
+                       key=f"{key}_map_csv")
     points = getattr(getattr(ev, "selection", None), "points", None) or []
     if points:
         cd = points[0].get("customdata")

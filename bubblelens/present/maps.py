@@ -32,10 +32,14 @@ from ..geo import country_geojson, region_matcher
 from ..geo.inventory import delivery_region_codes
 from .queries import Con, has_table
 
-__all__ = ["COLORSCALE", "MEASURES", "choropleth", "country_totals", "map_values", "measure_options",
+__all__ = ["COLORSCALE", "MEASURES", "PLOTLY_GEO_CONFIG", "choropleth", "country_totals", "map_values", "measure_options",
            "region_schemes", "region_segments"]
 
 COLORSCALE = "Viridis"  # matplotlib's "viridis" in the report: the same scale in both
+# plotly.js fetches a base-map topojson (``<topojsonURL><name>.json``, default cdn.plot.ly) before it draws
+# any geo trace, even with the base map off and every shape given as GeoJSON: offline, nothing is drawn.
+# An empty topology as a data: URL (the ``#`` turns the appended name into a fragment) is all it needs.
+PLOTLY_GEO_CONFIG = {"topojsonURL": 'data:application/json,{"type":"Topology","objects":{},"arcs":[]}#'}
 MEASURES = ("impressions", "cross_cutting", "camp_share", "narrative_share")
 _MIN_MATCHED = 0.5  # a scheme is a region scheme when at least half of its segments' labels are regions
 
@@ -234,7 +238,8 @@ def choropleth(values: pd.DataFrame, country: str, *, title: str = "", share: bo
         + (f" [{_fmt(r['ci_low'], share)}, {_fmt(r['ci_high'], share)}]" if _known(r["ci_low"]) else "")
         + f"<br>{_fmt(r['n_ads'], False)} ads" + (f", {_fmt(r['n_sponsors'], False)} sponsors"
                                                    if _known(r["n_sponsors"]) else "")
-        + f"<br>{_fmt(r['impressions'], False)} impressions" + (" · click: its ads" if r["segment_id"] else "")
+        + (f"<br>{_fmt(r['impressions'], False)} impressions" if share else "")
+        + ("<br>click: its ads" if r["segment_id"] else "")
         for r in v.to_dict(orient="records")]
     fig = go.Figure()
     if ctx["features"]:
