@@ -129,7 +129,7 @@ def map_figure(values: pd.DataFrame, country: str, *, cc: pd.DataFrame | None = 
         fig.suptitle(title, fontsize=11)
     if source:
         fig.text(0.01, 0.01, source, fontsize=7, color="#444444", wrap=True)
-    fig.subplots_adjust(left=0.02, right=0.98, top=0.92 if title else 0.98, bottom=0.1, wspace=0.05)
+    fig.subplots_adjust(left=0.02, right=0.98, top=0.92 if title else 0.98, bottom=0.1, wspace=0.15)
     return fig
 
 
