@@ -133,3 +133,14 @@ def test_regions_command_lists_every_label_with_its_shape_and_counts(tmp_path) -
     assert targeting["France"]["kind"] == "country" and targeting["France"]["iso_3166_2"] is None
     text = CliRunner().invoke(main, ["regions", "--db", str(db)]).output
     assert "deliveries: 13 labels, 13 matched (100.0% of labels" in text
+
+
+def test_covers_tells_the_funnel_whether_a_targeted_location_includes_a_region(m) -> None:
+    assert m.covers("Sachsen, Duitsland", "Sachsen") is True
+    assert m.covers("Saxony", "Sachsen") is True                  # same shape, two languages
+    assert m.covers("Duitsland", "Nordrhein-Westfalen") is True   # the country includes its regions
+    assert m.covers("France", "Bayern") is False
+    assert m.covers("Thüringen, Duitsland", "Sachsen") is False
+    assert m.covers("Dresden, Duitsland", "Sachsen") is None      # a town: cannot tell from the label
+    assert m.covers("14532, Duitsland", "Brandenburg") is None
+    assert m.covers("Bayern", "Unknown") is None

@@ -238,6 +238,28 @@ class RegionMatcher:
                 return cands
         return []
 
+    def covers(self, location: str | None, region: str | None) -> bool | None:
+        """Does a targeted ``location`` include the delivery ``region``? (for the DSA funnel)
+
+        ``True`` when both are the same shape ("Sachsen, Duitsland" and "Sachsen") or the location is the
+        region's country ("Duitsland" and "Sachsen"); ``False`` when the location is another region or
+        another country; ``None`` when it cannot be told (a town or postcode inside some region, an
+        unmatched label).
+
+        >>> m = region_matcher()
+        >>> m.covers("Sachsen, Duitsland", "Sachsen"), m.covers("Duitsland", "Bayern"), m.covers("Bayern", "Sachsen")
+        (True, True, False)
+        """
+        reg = self.explain(region)
+        if reg.iso_3166_2 is None:
+            return None
+        loc = self.explain(location)
+        if loc.iso_3166_2 is not None:
+            return loc.iso_3166_2 == reg.iso_3166_2
+        if loc.kind == "country" and loc.country is not None:
+            return loc.country == reg.country
+        return None
+
     def match_many(self, labels: Iterable[str | None] | pd.Series,
                    country: str | None = None) -> pd.Series:
         """:meth:`match` of many labels (each distinct label matched once), as a Series of codes/None
