@@ -82,3 +82,18 @@ def test_overview_opens_with_the_findings_then_the_map(app: AppTest) -> None:
     at = goto(app, "overview")
     heads = [h.value for h in at.subheader]
     assert heads.index("What the data says") < heads.index("Map") < heads.index("Data quality")
+
+
+def test_a_finding_opens_its_ads(app: AppTest, store: str) -> None:
+    at = goto(app, "overview")
+    at.sidebar.selectbox(key="f_scheme").set_value("interests").run()  # the generated store's findings
+    buttons = [b for b in at.button if str(b.key or "").startswith("ov_iso_")]
+    assert buttons, "no isolated-segment finding on the generated store"
+    sentence = next(m.value for m in at.markdown if "of its impressions come from outside" in m.value)
+    buttons[0].click().run()
+    assert not at.exception
+    assert [t.value for t in at.title] == ["Ads"]
+    assert at.sidebar.selectbox(key="f_scheme").value == "interests"
+    seg = at.sidebar.selectbox(key="f_segment").value
+    assert seg not in (None, "(any)") and ads_total(at) > 0
+    assert "ads from" in sentence and "interval" in sentence
