@@ -32,7 +32,7 @@ from ..geo import country_geojson, region_matcher
 from ..geo.inventory import delivery_region_codes
 from .queries import Con, has_table
 
-__all__ = ["COLORSCALE", "MEASURES", "PLOTLY_GEO_CONFIG", "choropleth", "country_totals", "map_values", "measure_options",
+__all__ = ["COLORSCALE", "MEASURES", "PLOTLY_GEO_CONFIG", "choropleth", "context_features", "country_totals", "map_values", "measure_options",
            "region_schemes", "region_segments"]
 
 COLORSCALE = "Viridis"  # matplotlib's "viridis" in the report: the same scale in both
@@ -46,7 +46,7 @@ _MIN_MATCHED = 0.5  # a scheme is a region scheme when at least half of its segm
 
 def _segment_labels(con: Con, scheme: str) -> pd.DataFrame:
     """segment_id, region label (None for a merged segment), impressions, suppressed."""
-    seg = con.execute("SELECT segment_id, label, impressions, coalesce(suppressed, false) AS suppressed "
+    seg = con.execute("SELECT segment_id, label, impressions, size, coalesce(suppressed, false) AS suppressed "
                       "FROM segments WHERE scheme = ?",
                       [scheme]).df()
     if seg.empty:
@@ -114,6 +114,8 @@ def region_segments(con: Con, scheme: str) -> pd.DataFrame:
         if has_table(con, "metrics_segments") else pd.DataFrame(columns=["segment_id", "n_ads", "n_sponsors"])
     seg = seg.merge(sup, on="segment_id", how="left")
     seg["n_ads"] = seg["n_ads"].fillna(seg["n_ads_em"])
+    if scheme.startswith("cells"):  # a delivery cell's size is its number of ads (before any measurement)
+        seg["n_ads"] = seg["n_ads"].fillna(seg["size"].astype(float))
     cols = ["segment_id", "region", "iso_3166_2", "country", "impressions", "impressions_lower",
             "impressions_upper", "n_ads", "n_sponsors", "suppressed"]
     return seg[cols].sort_values("impressions", ascending=False, ignore_index=True)
