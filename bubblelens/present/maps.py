@@ -32,8 +32,8 @@ from ..geo import country_geojson, region_matcher
 from ..geo.inventory import delivery_region_codes
 from .queries import Con, has_table
 
-__all__ = ["COLORSCALE", "MEASURES", "PLOTLY_GEO_CONFIG", "choropleth", "context_features", "country_totals", "map_values", "measure_options",
-           "region_schemes", "region_segments"]
+__all__ = ["COLORSCALE", "MEASURES", "PLOTLY_GEO_CONFIG", "choropleth", "context_features", "country_totals",
+           "map_values", "measure_options", "region_schemes", "region_segments"]
 
 COLORSCALE = "Viridis"  # matplotlib's "viridis" in the report: the same scale in both
 # plotly.js fetches a base-map topojson (``<topojsonURL><name>.json``, default cdn.plot.ly) before it draws
