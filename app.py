@@ -33,6 +33,7 @@ nav = st.navigation({
         st.Page(PAGES + "narratives.py", title="Narratives", icon=":material/campaign:"),
         st.Page(PAGES + "segments.py", title="Segments", icon=":material/groups:"),
         st.Page(PAGES + "exposure.py", title="Exposure", icon=":material/grid_on:"),
+        st.Page(PAGES + "map.py", title="Map", icon=":material/map:"),
         st.Page(PAGES + "ads.py", title="Ads", icon=":material/article:"),
         st.Page(PAGES + "targeting.py", title="Targeting", icon=":material/my_location:"),
     ],

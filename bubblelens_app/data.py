@@ -27,8 +27,8 @@ import streamlit as st
 from bubblelens.present import queries as Q
 from bubblelens.present.projection import project_2d
 
-__all__ = ["audience_map", "codebook_table", "connect", "encoder", "exposure", "query", "release", "run_key",
-           "script_run", "semantic_hits"]
+__all__ = ["audience_map", "codebook_table", "connect", "encoder", "exposure", "maps", "query", "release",
+           "run_key", "script_run", "semantic_hits"]
 
 
 _HELD = threading.local()  # per script-run thread: path -> the read-only connection of this run
@@ -102,6 +102,22 @@ def query(name: str, *args: Any, **kwargs: Any) -> Any:
     if not path:
         raise RuntimeError("no store open")
     return _query(name, str(path), run_key(str(path)), args, tuple(sorted(kwargs.items())))
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _maps(name: str, path: str, key: str, args: tuple[Any, ...]) -> Any:
+    from bubblelens.present import maps as MP
+    from bubblelens.present import story
+
+    with connect(path) as con:
+        return getattr(MP if hasattr(MP, name) else story, name)(con, *args)
+
+
+def maps(name: str, *args: Any) -> Any:
+    """``bubblelens.present.maps.<name>(con, *args)`` (or ``present.story``'s: the Overview's findings) on
+    the session's store, cached per store and run."""
+    path = str(st.session_state["db_path"])
+    return _maps(name, path, run_key(path), args)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

@@ -205,3 +205,37 @@ def test_ad_text_with_script_and_onerror_is_inert_text(server: str, page: object
     page.wait_for_function("() => window.__xss === 2", timeout=10_000)  # type: ignore[attr-defined]
     page.wait_for_timeout(300)  # type: ignore[attr-defined]
     assert page.dialogs == ["2"]  # type: ignore[attr-defined]
+
+
+def test_map_region_click_opens_its_ads(server: str, page: object, store: str) -> None:
+    """The Map page draws the régions offline (no CDN), and a click on one lands on exactly its ads."""
+    page.goto(f"{server}/map", timeout=TIMEOUT)  # type: ignore[attr-defined]
+    _settle(page, "Map")
+    shapes = page.locator(".js-plotly-plot path.choroplethlocation")  # type: ignore[attr-defined]
+    shapes.first.wait_for(timeout=TIMEOUT)  # drawn from the shipped GeoJSON, nothing fetched
+    boxes = [shapes.nth(i).bounding_box() for i in range(shapes.count())]
+    # the value trace is drawn last; its largest shape has its middle inside it
+    box = max((b for b in boxes[-5:] if b), key=lambda b: b["width"] * b["height"])
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    ads = page.get_by_role("heading", name="Ads", exact=True).first  # type: ignore[attr-defined]
+    for attempt in range(4):  # a click before plotly binds its handlers, or during a rerun, is lost
+        page.mouse.move(x, y)  # type: ignore[attr-defined]
+        page.mouse.click(x, y)  # type: ignore[attr-defined]
+        try:
+            ads.wait_for(timeout=TIMEOUT // 4 if attempt < 3 else TIMEOUT)
+            break
+        except Exception:
+            if attempt == 3:
+                raise
+    assert page.url.endswith("/ads")  # type: ignore[attr-defined]
+    _settle(page, "Ads")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "map_to_ads.png"), full_page=True)  # type: ignore[attr-defined]
+    caption = page.get_by_text(re.compile(r"^Filters: ")).first.inner_text()  # type: ignore[attr-defined]
+    m = re.search(r"segment = (region=.+)$", caption.strip())
+    assert m, caption
+    shown = page.get_by_text(re.compile(r"ads match")).first.inner_text()  # type: ignore[attr-defined]
+    with duckdb.connect(store, read_only=True) as con:
+        (expected,) = con.execute(f"SELECT count(DISTINCT d.message_id) FROM deliveries d WHERE {CELL_KEY} = ?",
+                                  [m.group(1)]).fetchone()  # type: ignore[misc]
+    assert int(re.search(r"([\d,]+) ads", shown).group(1).replace(",", "")) == expected > 0  # type: ignore[union-attr]

@@ -26,6 +26,7 @@ from .export import export_files, files_dir, measure_tables
 from .findings import Findings, build_findings, findings_numbers, segment_matrix
 from .i18n import strings
 from .manifest import build_manifest, stage_runs
+from .maps import map_heading, report_maps
 from .targeting import targeting_section
 
 __all__ = ["FORMULAS", "REFERENCES", "ReportResult", "build_report", "environment", "manifest_path"]
@@ -241,6 +242,8 @@ def _write(store: Store, out: Path, measure: dict[str, Any], findings: Findings,
     if funnel:
         fig = figs.funnel_figure(funnel)
         fig_bytes["funnel"] = (figs.to_svg(fig), figs.to_png(fig))
+    maps = [{**m, "key": f"map_{i + 1}"} for i, m in enumerate(report_maps(store, lang))]  # one per region scheme
+    fig_bytes.update({m["key"]: (m.pop("svg"), m.pop("png")) for m in maps})
     figures = {k: figs.data_uri(v[0], "image/svg+xml") for k, v in fig_bytes.items()}
     figures.setdefault("heatmap", "")
     figures.setdefault("cross_cutting", "")
@@ -267,6 +270,8 @@ def _write(store: Store, out: Path, measure: dict[str, Any], findings: Findings,
         ("findings", "findings"), ("heatmap", "heatmap"), ("cross-cutting", "cross_cutting"),
         ("funnel", "funnel"), *([("targeting", "targeting")] if targeting else []), ("cards", "cards"),
         ("methods", "methods"), ("provenance", "provenance"), ("limitations", "limitations"))]
+    if maps:
+        sections.insert(2, ("maps", map_heading(lang)))
     try:
         bl_version = version("bubblelens")
     except PackageNotFoundError:
@@ -275,6 +280,7 @@ def _write(store: Store, out: Path, measure: dict[str, Any], findings: Findings,
         lang=lang, S=S, title=title, scheme=scheme, bubblelens_version=bl_version,
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), sections=sections,
         findings={"isolated": iso, "concentrated": conc, "discovered": disc}, figures=figures, metric_names=metric_names,
+        maps=maps, maps_heading=map_heading(lang),
         segment_rows=segment_rows, global_rows=global_rows, cards=cards, formulas=FORMULAS,
         references=REFERENCES, stages=stages,
         packages_json=json.dumps(manifest["packages"], sort_keys=True),

@@ -1,0 +1,49 @@
+"""The report's maps: one per measured region scheme, drawn from the shipped shapes, with a legend and a
+source line; deterministic SVG (same numbers, same bytes); every region segment on its shape."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from bubblelens.present.maps import map_values, region_schemes
+from bubblelens.present.synthetic import REGIONS, build_synthetic_store
+from bubblelens.report.maps import map_figure, report_maps
+from bubblelens.store import Store
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("rmap") / "synthetic.duckdb"
+    build_synthetic_store(path, n_ads=800, n_audiences=300, seed=5)
+    return str(path)
+
+
+def test_one_map_per_measured_region_scheme_with_legend_and_source(store: str) -> None:
+    with Store.open(store, read_only=True) as st:
+        maps = report_maps(st)
+        again = report_maps(st)
+        measured = {r[0] for r in st.con.execute("SELECT DISTINCT scheme FROM metrics_segments").fetchall()}
+        expected = [s for s in region_schemes(st.con) if s in measured]
+    assert [m["scheme"] for m in maps] == expected and maps
+    m = maps[0]
+    assert m["country"] == "FR" and m["svg"].startswith(b"<?xml") and m["png"][:4] == b"\x89PNG"
+    assert f"{len(REGIONS)} regions drawn" in m["caption"]
+    assert [x["svg"] for x in again] == [x["svg"] for x in maps]       # deterministic
+    assert b"<script" not in m["svg"]
+
+
+def test_map_values_put_each_region_segment_on_its_shape(store: str) -> None:
+    with duckdb.connect(store, read_only=True) as con:
+        v = map_values(con, "cells", "impressions")
+        cc = map_values(con, "cells", "cross_cutting")
+        total = con.execute("SELECT sum(impressions) FROM segments WHERE scheme = 'cells' AND segment_id LIKE "
+                            "'region=%'").fetchone()[0]
+    assert sorted(v["region"]) == sorted(REGIONS)
+    assert set(v["iso_3166_2"]) == {"FR-BRE", "FR-IDF", "FR-OCC", "FR-HDF", "FR-PAC"}
+    assert v["impressions"].sum() == pytest.approx(total)
+    assert ((v["ci_low"] <= v["value"]) & (v["value"] <= v["ci_high"])).all()    # range interval
+    ok = cc["value"].notna()
+    assert ok.any() and ((cc.loc[ok, "value"] >= 0) & (cc.loc[ok, "value"] <= 1)).all()
+    fig = map_figure(v, "FR", cc=cc, title="t", source="s")
+    assert len(fig.axes) == 4                                             # two panels, two colour bars
