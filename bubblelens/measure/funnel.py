@@ -6,8 +6,11 @@ when the store has declared targeting (table ``targeting``, e.g. the EU DSA fiel
 - **supply**: the ads of the measurement (ads delivered to at least one segment shown, i.e. active in the
   period and area of the data);
 - **targeted**: those whose declared targeting includes the segment: no targeting on that dimension means
-  everyone; a ``location`` equal to the region (case-insensitive) or naming a wider area (a location that
-  is no region of the data, e.g. the country) includes it unless the region is excluded; an ``age`` range
+  everyone; a ``location`` includes the region it names or the country the region lies in, in any
+  language (``Bayern, Duitsland`` = ``Bayern`` = ``DE-BY``; :mod:`bubblelens.geo`), unless the region or its
+  country is excluded; a location finer than a region (a city, postcodes) includes the regions of its
+  country (an upper bound: which region is not known) and one that names no known place includes every
+  region (it cannot exclude any); both are counted in ``unresolved_locations``. An ``age`` range
   ``18-65`` / ``65+`` includes the age bands it covers; ``gender`` ``all`` includes both;
 - **delivered**: those with a positive delivery share in the segment.
 
@@ -68,15 +71,58 @@ def _parse_rules(rules: pd.DataFrame) -> dict[str, _Rules]:
             for m in inc}
 
 
-def _includes(dim: str, segment_value: str, rules: _Rules | None, all_values: set[str]) -> bool:
+@dataclass(frozen=True)
+class _Place:
+    """Where a label points: a region (ISO 3166-2), a country (ISO 3166-1) within which it lies, or nowhere."""
+
+    region: str | None
+    country: str | None
+
+
+def _places(values: set[str]) -> dict[str, _Place]:
+    """Each location label → its place, by the one region matcher (:func:`bubblelens.geo.region_matcher`)."""
+    from ..geo import region_matcher
+
+    m = region_matcher()
+    out = {}
+    for v in values:
+        country = m.country_of(v)
+        if country:
+            out[v] = _Place(None, country)
+            continue
+        hit = m.explain(v)
+        out[v] = _Place(hit.iso_3166_2, (hit.iso_3166_2 or "")[:2] or hit.country)
+    return out
+
+
+def _location_includes(seg: str, rules: _Rules, places: dict[str, _Place]) -> bool:
+    """Does a location rule set include the segment labelled ``seg`` (see the module docstring)?"""
+    sp_ = places.get(seg, _Place(None, None))
+
+    def hits(values: frozenset[str]) -> bool:
+        for v in values:
+            p = places.get(v, _Place(None, None))
+            if v == seg or (sp_.region and p.region == sp_.region):
+                return True
+            if p.region is None and p.country and sp_.country == p.country:  # the country, or finer than a region
+                return True
+        return False
+
+    if hits(rules.exc):
+        return False
+    if not rules.inc or hits(rules.inc):
+        return True
+    # a location that names no known place cannot exclude the segment
+    return any(places.get(v, _Place(None, None)) == _Place(None, None) for v in rules.inc)
+
+
+def _includes(dim: str, segment_value: str, rules: _Rules | None, places: dict[str, _Place]) -> bool:
     """Does one ad's declared targeting on ``dim`` include the segment? (``None``: no rules = everyone)."""
     if rules is None:
         return True
     seg = segment_value.strip().lower()
     if dim == "location":
-        if seg in rules.exc:
-            return False
-        return not rules.inc or seg in rules.inc or any(v not in all_values for v in rules.inc)
+        return _location_includes(seg, rules, places)
     if dim == "gender":
         return not rules.inc or bool(rules.inc & {"all", "tous", seg})
     if dim == "age":
@@ -104,16 +150,22 @@ def funnel(store: Store, data: ExposureData, *, scheme_name: str, labels: list[s
     targ = targ[targ["message_id"].isin(ids)]
     groups = _parse_rules(targ)
     values = {v.strip().lower() for v in labels}
+    places = (_places(values | {v for r in groups.values() for v in r.inc | r.exc}) if dim == "location"
+              else {})
+    unresolved = sorted({v for r in groups.values() for v in r.inc | r.exc
+                         if dim == "location" and places[v].region is None})
     camp_p = np.zeros((data.n_messages, len(data.camps)))
     np.add.at(camp_p, (np.repeat(np.arange(data.n_messages), data.camp_idx.shape[1]), data.camp_idx.ravel()),
               data.camp_p.ravel())
     delivered = (sp.csc_matrix(data.weights) > 0).toarray() if sp.issparse(data.weights) else data.weights > 0
     rows = []
     for s, label in enumerate(labels):
-        targeted = np.array([_includes(dim, label, groups.get(m), values) for m in data.message_ids])
+        targeted = np.array([_includes(dim, label, groups.get(m), places) for m in data.message_ids])
         stage_masks = {"supply": np.ones(data.n_messages, dtype=bool), "targeted": targeted,
                        "delivered": np.asarray(delivered[:, s], dtype=bool)}
         row: dict[str, Any] = {"segment": label}
+        if dim == "location":
+            row["unresolved_locations"] = len(unresolved)
         for name, mask in stage_masks.items():
             cc = None
             home = home_camp[s]

@@ -323,7 +323,14 @@ def measure_store(store: Store, *, scheme: str, by: str | None = None, lean: str
     t1 = time.perf_counter()
     result["funnel"] = funnel(store, data, scheme_name=segs.scheme, labels=segs.labels, home_camp=home.camp)
     for seg, row in zip(result["segments"], result["funnel"] or [], strict=False):
-        seg["funnel"] = {k: v for k, v in row.items() if k != "segment"}
+        seg["funnel"] = {k: v for k, v in row.items() if isinstance(v, dict)}
+    if result["funnel"] and "unresolved_locations" in result["funnel"][0]:
+        n_unres = result["funnel"][0]["unresolved_locations"]
+        result["global"]["funnel_unresolved_locations"] = n_unres
+        if n_unres:
+            warnings.append(f"note: {n_unres} targeted locations name no region (a city, postcodes, or an "
+                            "unknown place): the funnel counts them in every region of their country, or "
+                            "everywhere when the country is unknown (`bubblelens regions` lists them)")
     timings["funnel_s"] = time.perf_counter() - t1
     timings["total_s"] = time.perf_counter() - t0
     result["timings"] = {k: round(v, 3) for k, v in timings.items()}

@@ -104,3 +104,20 @@ def test_funnel_is_computed_in_seconds(measured: dict) -> None:
     assert measured["timings"]["funnel_s"] < 30  # was minutes: one pandas filter per ad and region
     for row in measured["funnel"]:
         assert row["supply"]["value"] >= row["targeted"]["value"] >= 0
+
+
+def test_funnel_reads_dsa_locations_in_any_language(measured: dict) -> None:
+    """``target_locations`` are written in Dutch ("Bayern, Duitsland"): an ad aimed at Germany or at one
+    Land is not "targeted" at Alaska, and a Land's targeted ads exclude those aimed at other Länder."""
+    from bubblelens.geo import region_matcher
+
+    m = region_matcher()
+    rows = {r["segment"]: r for r in measured["funnel"]}
+    abroad = {s: r for s, r in rows.items() if (code := m.match(s)) and not code.startswith("DE-")}
+    laender = {s: r for s, r in rows.items() if (code := m.match(s)) and code.startswith("DE-")}
+    assert abroad and len(laender) == 16
+    supply = next(iter(rows.values()))["supply"]["value"]
+    for s, r in abroad.items():
+        assert r["targeted"]["value"] <= 0.05 * supply, (s, r)
+    assert any(r["targeted"]["value"] < supply for r in laender.values()), "regional ads target some Länder only"
+    assert measured["global"]["funnel_unresolved_locations"] >= 0
