@@ -260,12 +260,25 @@ def build_findings(store: Store, measure: dict[str, Any], *, scheme: str, n_segm
     f = Findings(isolated=isolated_segments(measure, n=n_segments),
                  concentrated=concentrated_narratives(measure, n=n_narratives, top_k=top_k),
                  discovered=discovered_narratives(store))
-    msi = message_segment_impressions(store, scheme, k_min=k_min, impressions_min=impressions_min)
+    if measure.get("messages_only"):  # rows are camps and each message counts once (no delivery known)
+        msi = store.con.execute("SELECT message_id, label AS segment_id, label, 1.0 AS impressions FROM scores "
+                                "WHERE task = 'camp'").df()
+    else:
+        msi = message_segment_impressions(store, scheme, k_min=k_min, impressions_min=impressions_min)
     msgs = _messages_frame(store).set_index("message_id")
     if msi.empty:
         return f
     msi = msi.join(msgs[["sponsor", "narrative"]], on="message_id")
     msi["sponsor"] = msi["sponsor"].fillna("—")
+    # a narrative is a headline only with enough ads and sponsors behind it (the segments' thresholds)
+    support = msi.groupby("narrative").agg(n_ads=("message_id", "nunique"), n_sponsors=("sponsor", "nunique"))
+    wide = concentrated_narratives(measure, n=len(support) + n_narratives, top_k=top_k)
+    kept = []
+    for con in wide:
+        n_a, n_s = (support.loc[con["narrative"]].tolist() if con["narrative"] in support.index else (0, 0))
+        if n_a >= EVIDENCE["min_ads"] and n_s >= EVIDENCE["min_sponsors"]:
+            kept.append({**con, "n_ads": int(n_a), "n_sponsors": int(n_s)})
+    f.concentrated = kept[:n_narratives]
 
     def describe(ads: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out = []

@@ -16,8 +16,22 @@ import pandas as pd
 from ..embed.encoders import ST_BACKENDS
 from ..store import Store
 
-__all__ = ["encoder_name", "few_ads", "floor_of", "funnel_rows", "get_measure", "ingest", "is_circular", "lean_source",
-           "load_measure", "narrative_labels", "rerun", "stored_name", "suppressed"]
+__all__ = [
+    "encoder_name",
+    "few_ads",
+    "floor_of",
+    "funnel_rows",
+    "get_measure",
+    "ingest",
+    "is_circular",
+    "lean_source",
+    "load_measure",
+    "messages_only_measure",
+    "narrative_labels",
+    "rerun",
+    "stored_name",
+    "suppressed",
+]
 
 
 def stored_name(scheme: str) -> str:
@@ -81,6 +95,45 @@ def load_measure(store: Store, scheme: str) -> dict[str, Any] | None:
     row = store.con.execute("SELECT params FROM runs WHERE run_id = ?", [run_id]).fetchone()
     params = json.loads(row[0]) if row and row[0] else {}
     return {"scheme": name, "run_id": run_id, "params": params, "segments": segments, "global": g_out}
+
+
+MESSAGES_SCHEME = "messages:camp"
+
+
+def messages_only_measure(store: Store) -> dict[str, Any] | None:
+    """For a store of messages with no delivery and no exposure: one row per camp with the narrative shares
+    of its messages (what each camp says), in the structure of a measurement; None when the store has
+    deliveries or exposures (then exposure can be measured) or no message with a camp. Messages without
+    a camp (``unassigned``) are not a row; the limitations say how many messages there are in all.
+
+    Counts are messages, not impressions; no exposure metric is given (nothing says who received what).
+    """
+    con = store.con
+    found = con.execute("SELECT (SELECT count(*) FROM deliveries) + (SELECT count(*) FROM exposures)").fetchone()
+    if found and found[0]:
+        return None
+    rows = con.execute(
+        "SELECT c.label AS camp, n.label AS narrative, count(*) AS n FROM scores c "
+        "JOIN scores n ON n.message_id = c.message_id AND n.task = 'narrative' WHERE c.task = 'camp' "
+        "GROUP BY 1, 2").df()
+    if rows.empty or (rows["camp"] == "unassigned").all():
+        return None
+    labels = dict(con.execute("SELECT camp_id, label FROM camps").fetchall())
+    segments: list[dict[str, Any]] = []
+    for camp, g in rows[rows["camp"] != "unassigned"].groupby("camp", sort=True):
+        n = float(g["n"].sum())
+        support = con.execute(
+            "SELECT count(*), count(DISTINCT m.sponsor) FROM scores c JOIN messages m USING (message_id) "
+            "WHERE c.task = 'camp' AND c.label = ?", [camp]).fetchone() or (0, 0)
+        segments.append({
+            "segment": str(labels.get(camp, camp)), "segment_id": str(camp), "impressions": n,
+            "narrative_share": {str(k): float(v) / n for k, v in zip(g["narrative"], g["n"], strict=True)},
+            "camp_share": {str(camp): 1.0}, "few_ads": False, "n_ads": int(support[0]),
+            "n_sponsors": int(support[1]), "home_lean": {"source": None, "circular": False}})
+    segments.sort(key=lambda e: (-float(e["impressions"]), str(e["segment_id"])))
+    n_messages = int((con.execute("SELECT count(*) FROM messages").fetchone() or (0,))[0])
+    return {"scheme": MESSAGES_SCHEME, "run_id": None, "params": {}, "segments": segments, "global": {},
+            "messages_only": {"messages": n_messages}}
 
 
 def get_measure(store: Store, *, scheme: str, **options: Any) -> tuple[dict[str, Any], bool]:

@@ -130,6 +130,9 @@ def _metric_cell(v: Any, lang: str) -> str:
 
 
 def _limitations(store: Store, measure: dict[str, Any], scheme: str, S: dict[str, str]) -> list[dict[str, Any]]:
+    if measure.get("messages_only"):
+        return [{"text": S["messages_only"].format(n=measure["messages_only"]["messages"]), "warn": True},
+                {"text": S["classifier"], "warn": False}]
     out: list[dict[str, Any]] = [{"text": S["ranges"], "warn": False}]
     lean = pipeline.lean_source(measure)
     if lean:
@@ -180,7 +183,11 @@ def build_report(store: Store | str | Path, out: str | Path, *, scheme: str = "c
         ran = False
         scheme = pipeline.stored_name(scheme)
         if measure is None:
-            measure, ran = pipeline.get_measure(st, scheme=scheme, **(measure_options or {}))
+            measure = pipeline.messages_only_measure(st)  # no delivery, no exposure: what was said, by camp
+            if measure is not None:
+                scheme = pipeline.MESSAGES_SCHEME
+            else:
+                measure, ran = pipeline.get_measure(st, scheme=scheme, **(measure_options or {}))
         findings = build_findings(st, measure, scheme=scheme, **pipeline.floor_of(measure))
         result = _write(st, Path(out), measure, findings, scheme=scheme, title=title or S["title"],
                         lang=lang, export=export, settings={"measure_options": measure_options or {}})
@@ -194,6 +201,12 @@ def build_report(store: Store | str | Path, out: str | Path, *, scheme: str = "c
 def _write(store: Store, out: Path, measure: dict[str, Any], findings: Findings, *, scheme: str, title: str,
            lang: str, export: bool, settings: dict[str, Any]) -> ReportResult:
     S = strings(lang)
+    if measure.get("messages_only"):  # rows are camps, counts are messages (pipeline.messages_only_measure)
+        S = {**S, "heatmap_caption": S["heatmap_caption_messages"], "impressions": S["messages"],
+             "segment": S.get("camp", "Camp"), "concentrated_sentence": S["concentrated_sentence_messages"],
+             "heatmap": S["heatmap_messages"]}
+    if (measure.get("params") or {}).get("uncertainty") == "advertisers":  # say what the interval describes
+        S = {**S, "cross_cutting_caption": S["cross_cutting_caption_advertisers"]}
     names = pipeline.narrative_labels(lang)
 
     def nlabel(k: Any) -> str:
@@ -272,6 +285,8 @@ def _write(store: Store, out: Path, measure: dict[str, Any], findings: Findings,
         ("methods", "methods"), ("provenance", "provenance"), ("limitations", "limitations"))]
     if maps:
         sections.insert(2, ("maps", map_heading(lang)))
+    if measure.get("messages_only"):  # no exposure: the sections about who received what are left out
+        sections = [(sid, t) for sid, t in sections if sid not in ("cross-cutting", "funnel", "maps")]
     try:
         bl_version = version("bubblelens")
     except PackageNotFoundError:
@@ -280,7 +295,7 @@ def _write(store: Store, out: Path, measure: dict[str, Any], findings: Findings,
         lang=lang, S=S, title=title, scheme=scheme, bubblelens_version=bl_version,
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), sections=sections,
         findings={"isolated": iso, "concentrated": conc, "discovered": disc}, figures=figures, metric_names=metric_names,
-        maps=maps, maps_heading=map_heading(lang),
+        maps=maps, maps_heading=map_heading(lang), messages_only=bool(measure.get("messages_only")),
         segment_rows=segment_rows, global_rows=global_rows, cards=cards, formulas=FORMULAS,
         references=REFERENCES, stages=stages,
         packages_json=json.dumps(manifest["packages"], sort_keys=True),
