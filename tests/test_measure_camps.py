@@ -142,3 +142,19 @@ def test_a_codebook_may_leave_positions_out(tmp_path: Path) -> None:
                  "  - {id: no_side, labels: {en: 'No'}, position: 0.5}\ncountries: [IE]\n", encoding="utf-8")
     cb = load_codebook(p)
     assert [c.position for c in cb.camps] == [None, 0.5] and cb.countries == ("IE",)
+
+
+def test_refusals_name_their_real_cause(tmp_path: Path) -> None:
+    from bubblelens.errors import BubbleLensError, MeasureError
+
+    store = Store.open(tmp_path / "s.duckdb")
+    store.con.execute("INSERT INTO messages (message_id, text, has_text) VALUES ('m1', 'x', true)")
+    store.con.execute("INSERT INTO scores VALUES ('m1', 'narrative', 'n_a', 0.9, 'zero-shot', NULL, 'e', 'r')")
+    with pytest.raises(BubbleLensError, match="no deliveries in the store"):
+        measure_store(store, scheme="cells", by="region", n_boot=10, n_perm=0)
+    for i in range(12):  # a panel segmented by interests, but no exposure log links it to the messages
+        store.con.execute("INSERT INTO segment_members VALUES ('interests', ?, 'c0', 1.0, true)", [f"a{i}"])
+    store.con.execute("INSERT INTO segments VALUES ('interests', 'c0', 'Cooking', 12, NULL, NULL, false, true, "
+                      "'{}', 'r')")
+    with pytest.raises(MeasureError, match="no exposure links the audiences of 'interests'.*--kind exposures"):
+        measure_store(store, scheme="interests", n_boot=10, n_perm=0)

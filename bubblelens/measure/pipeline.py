@@ -118,6 +118,26 @@ def _lean(store: Store, lean: str | None, scheme: str, members: pd.DataFrame, id
     return circular_lean(n_camp_point, camps, positions=positions)
 
 
+def _check_links(store: Store, scheme: str, by: str | None) -> None:
+    """Refuse with the real cause when nothing links the scheme's segments to messages (before the privacy
+    floor would refuse every segment for having no impressions)."""
+    if scheme == "cells":
+        found = store.con.execute("SELECT count(*) FROM deliveries").fetchone()
+        if not (found and found[0]):
+            raise MeasureError("no deliveries in the store: delivery cells need an ad library with regional or "
+                               "demographic delivery; for messages only, `bubblelens report` describes what "
+                               "each camp says")
+        return
+    name = stored_scheme(scheme, by)
+    found = store.con.execute(
+        "SELECT count(*) FROM exposures e JOIN segment_members s ON s.member_id = e.audience_id "
+        "AND s.scheme = ? JOIN messages m ON m.message_id = e.message_id", [name]).fetchone()
+    if not (found and found[0]):
+        raise MeasureError(f"no exposure links the audiences of {name!r} to the store's messages: ingest the "
+                           "panel's exposure logs (`bubblelens ingest FILE --kind exposures`), with the same "
+                           "audience and message ids")
+
+
 def _sides(home: HomeLean, camps: list[str], positions: Positions) -> tuple[np.ndarray, str]:
     """Each segment's side for the isolation index (+1 right, −1 left, 0 centre or unknown) and how.
 
@@ -172,6 +192,7 @@ def measure_store(store: Store, *, scheme: str, by: str | None = None, lean: str
     timings: dict[str, float] = {}
     warnings = _ensure_inputs(store, scheme=scheme, by=by, k_min=k_min, impressions_min=impressions_min,
                               seed=seed)
+    _check_links(store, scheme, by)
     data, segs, notes = load_exposure_data(store, scheme=scheme, by=by, k_min=k_min,
                                            impressions_min=impressions_min)
     timings["load_s"] = time.perf_counter() - t0
