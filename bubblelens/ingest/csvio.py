@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 
 from ..errors import FormatError
+from .jsonio import MAX_STRING, JsonProblem, line_problem
 from .text import sniff_delimiter
 
 __all__ = ["read_csv_records"]
@@ -16,9 +17,11 @@ csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 
 def read_csv_records(text: str, name: str, *, delimiter: str | None = None
-                     ) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+                     ) -> tuple[list[str], Iterator[tuple[int, list[str] | JsonProblem]]]:
     """The header (stripped names) and an iterator of (first line of the record, values).
-    The header is line 1; blank lines are skipped."""
+    The header is line 1; blank lines are skipped. A record holding bytes that are not UTF-8, a NUL
+    or a value longer than :data:`~.jsonio.MAX_STRING` comes as a :class:`~.jsonio.JsonProblem`
+    (its line is rejected, the file goes on); so does a record the csv module cannot parse."""
     delim = delimiter or sniff_delimiter(text[:65536])
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
     try:
@@ -27,11 +30,11 @@ def read_csv_records(text: str, name: str, *, delimiter: str | None = None
         raise FormatError(f"{name} is empty") from None
     except csv.Error as e:
         raise FormatError(f"{name} is not a readable CSV file ({e})") from None
-    header = [h.strip() for h in header]
+    header = [h.strip().lstrip("\ufeff") for h in header]
     if not any(header):
         raise FormatError(f"{name} has no header row")
 
-    def records() -> Iterator[tuple[int, list[str]]]:
+    def records() -> Iterator[tuple[int, list[str] | JsonProblem]]:
         prev = reader.line_num
         while True:
             try:
@@ -39,9 +42,21 @@ def read_csv_records(text: str, name: str, *, delimiter: str | None = None
             except StopIteration:
                 return
             except csv.Error as e:
-                raise FormatError(f"{name}: unreadable CSV near line {prev + 1} ({e})") from None
+                start, prev = prev + 1, reader.line_num
+                yield start, JsonProblem(f"unreadable CSV ({e})", "", "(row)")
+                continue
             start, prev = prev + 1, reader.line_num
             if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            joined = "\x1f".join(row)
+            bad = line_problem(joined)
+            if bad is not None:
+                bad.raw = ",".join(row)
+                yield start, bad
+                continue
+            if len(joined) > MAX_STRING and max(map(len, row)) > MAX_STRING:
+                yield start, JsonProblem(f"a value of {max(map(len, row)):,} characters (limit {MAX_STRING:,})",
+                                         ",".join(row), "(limit)")
                 continue
             yield start, row
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -125,9 +126,24 @@ class Rows:
         return pa.table({n: pa.array(self.cols[n], type=schema[n]) for n in self.names})
 
 
+_TOKEN = re.compile(r"\b(access_token|token|api_key|apikey|key|sig|signature)=[^&#\s\"',;]*", re.IGNORECASE)
+_UNSAFE = re.compile("[\x00\udc80-\udcff]")
+
+
+def redact(raw: str) -> str:
+    """A raw row as stored in ``rejects``: secrets in URLs (``access_token=…`` and the like) cut to
+    ``NAME=[removed]``, bytes that were not UTF-8 and NUL written as ``\\xNN``."""
+    if "=" in raw:
+        raw = _TOKEN.sub(lambda m: m.group(1) + "=[removed]", raw)
+    if _UNSAFE.search(raw):
+        raw = _UNSAFE.sub(lambda m: f"\\x{(ord(m.group()) - 0xDC00) if m.group() != chr(0) else 0:02x}", raw)
+    return raw
+
+
 @dataclass
 class Reject:
-    """A row that could not be taken: where, which field, why, and the raw row (truncated)."""
+    """A row that could not be taken: where, which field, why, and the raw row (truncated, secrets
+    removed: see :func:`redact`; a reader hashes person ids before it builds one)."""
 
     line: int
     field: str
@@ -139,9 +155,10 @@ class Reject:
         if not isinstance(raw, str):
             try:
                 raw = json.dumps(raw, ensure_ascii=False, default=str)
-            except (TypeError, ValueError):
-                raw = repr(raw)
-        return Reject(line, field, reason, raw if len(raw) <= limit else raw[:limit] + "…")
+            except (TypeError, ValueError, RecursionError):
+                raw = repr(raw)[:limit]
+        raw = redact(raw if len(raw) <= limit else raw[:limit] + "…")
+        return Reject(line, field, redact(reason), raw)
 
 
 @dataclass
@@ -165,12 +182,16 @@ class Batch:
     #: Rows of the main table taken from the stream (counted in :attr:`kept`).
     streamed: int = 0
 
-    def well_formed(self, header: list[str], records: Iterable[tuple[int, list[str]]]
+    def well_formed(self, header: list[str], records: Iterable[tuple[int, Any]]
                     ) -> Iterator[tuple[int, dict[str, str], list[str]]]:
         """CSV records as (line, ``{column: stripped value}``, raw values), counted in ``rows_read``; a
-        record with another number of values than the header is rejected (field ``(row)``) instead."""
+        record with another number of values than the header, or one the CSV reader refused (not
+        UTF-8, a NUL, a limit), is rejected instead."""
         for line, rec in records:
             self.rows_read += 1
+            if not isinstance(rec, list):
+                self.rejects.append(Reject.of(line, rec.field, rec.reason, rec.raw))
+                continue
             if len(rec) != len(header):
                 self.rejects.append(Reject.of(line, "(row)", f"{len(rec)} values for {len(header)} columns", rec))
                 continue
