@@ -56,6 +56,14 @@ class FileReport:
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
+    #: Rows that repeat the key of another line of the file (in ``kept`` and ``skipped``; the last
+    #: line of a key wins; the warnings name their lines).
+    duplicates: int = 0
+
+    @property
+    def distinct(self) -> int:
+        """Rows kept once each: rows read = distinct + duplicates + rejected."""
+        return self.kept - self.duplicates
 
 
 @dataclass
@@ -179,6 +187,8 @@ def ingest_file(store: Store, path: str | Path, *, run_id: str, format: str | No
                      warnings=list(batch.warnings))
     rep.kept, rep.rejected, rep.added = res.kept, res.rejected, res.added
     rep.updated, rep.skipped, rep.written = res.updated, res.skipped, res.written
+    rep.duplicates = res.duplicates
+    rep.warnings.extend(res.notes)
     rep.seconds = time.perf_counter() - t0
     return rep
 

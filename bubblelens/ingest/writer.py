@@ -181,6 +181,8 @@ class Batch:
     finish: Callable[[], None] | None = None
     #: Rows of the main table taken from the stream (counted in :attr:`kept`).
     streamed: int = 0
+    #: What the writer found (lines that repeat another line's key), for the file's warnings.
+    notes: list[str] = field(default_factory=list)
 
     def well_formed(self, header: list[str], records: Iterable[tuple[int, Any]]
                     ) -> Iterator[tuple[int, dict[str, str], list[str]]]:
@@ -243,6 +245,10 @@ class WriteResult:
     updated: int
     skipped: int
     written: dict[str, int]
+    #: Rows that repeat the key of another line of the file (counted in ``kept`` and ``skipped``:
+    #: the file's last line of a key wins); :attr:`notes` names their lines.
+    duplicates: int = 0
+    notes: list[str] = field(default_factory=list)
 
 
 def _unregister(con: Any, name: str) -> None:
@@ -288,6 +294,38 @@ def _insert(con: Any, table: str, tbl: pa.Table, *, mode: str = "INSERT", any_or
             con.execute(f'{mode} INTO {table} ({collist}) SELECT {collist} FROM _bl_new').fetchall()
     finally:
         _unregister(con, "_bl_new")
+
+
+def _name_duplicates(tbl: pa.Table, key: list[str], notes: list[str], *, limit: int = 5) -> None:
+    """Name the lines that repeat a key of another line (``source_line``): identical, or with other
+    content (the last line wins). At most ``limit`` notes of each kind, then a count."""
+    if "source_line" not in tbl.column_names or tbl.num_rows == 0:
+        return
+    counts = tbl.group_by(key, use_threads=False).aggregate([("source_line", "count")])
+    dup_keys = counts.filter(pc.greater(counts["source_line_count"], 1)).select(key)
+    if dup_keys.num_rows == 0:
+        return
+    mask = pc.is_in(tbl[key[0]], value_set=dup_keys[key[0]].combine_chunks())
+    rows = tbl.filter(mask).drop_columns([c for c in ("_row",) if c in tbl.column_names]).to_pylist()
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault(tuple(r[k] for k in key), []).append(r)
+    same: list[str] = []
+    other: list[str] = []
+    for g in groups.values():
+        g.sort(key=lambda r: r["source_line"] or 0)
+        last = g[-1]
+        content = {k: v for k, v in last.items() if not k.startswith("source_")}
+        for r in g[:-1]:
+            if {k: v for k, v in r.items() if not k.startswith("source_")} == content:
+                same.append(f"line {r['source_line']} is an identical duplicate of line {last['source_line']}")
+            else:
+                other.append(f"line {r['source_line']} has the id of line {last['source_line']} with other "
+                             f"content: line {last['source_line']} kept")
+    for found in (same, other):
+        notes.extend(found[:limit])
+        if len(found) > limit:
+            notes.append(f"... and {len(found) - limit:,} more such line(s)")
 
 
 def _last_occurrence(tbl: pa.Table, key: list[str]) -> pa.Table:
@@ -402,6 +440,7 @@ def _write_stream(con: Any, batch: Batch) -> tuple[int, int, dict[str, int], set
         seen.update(fresh)
         out = dict(piece)
         if len(fresh) != len(ids):
+            _name_duplicates(msgs, key, batch.notes)
             out["messages"] = tbl = _last_occurrence(msgs, key)
             if "deliveries" in piece:
                 keep = pc.is_in(piece["deliveries"]["_row"], value_set=tbl["_row"].combine_chunks())
@@ -457,6 +496,7 @@ def write_batch(store: Store, batch: Batch, *, source_file: str, sha256: str, ru
 def _write(con: Any, batch: Batch, *, source_file: str, sha256: str, run_id: str,
            check: Callable[[Batch], None] | None) -> WriteResult:
     written: dict[str, int] = {}
+    notes = batch.notes
     n_old = n_same = 0
     streamed: set[str] = set()
     if batch.stream is not None:
@@ -475,7 +515,10 @@ def _write(con: Any, batch: Batch, *, source_file: str, sha256: str, run_id: str
         if not batch.n_rows(table):
             continue
         n_in = batch.n_rows(table)
-        tbl = _last_occurrence(batch.to_arrow(table), key)
+        tbl = batch.to_arrow(table)
+        if table == batch.kind:
+            _name_duplicates(tbl, key, notes)
+        tbl = _last_occurrence(tbl, key)
         if streamed and table == "messages" and not streamed.isdisjoint(tbl["message_id"].to_pylist()):
             raise StreamAborted("a row read row-wise has the id of a streamed one")
         tbl = _carry_over(con, table, key, tbl)
@@ -506,11 +549,13 @@ def _write(con: Any, batch: Batch, *, source_file: str, sha256: str, run_id: str
         })
         _insert(con, "rejects", rtbl, mode="INSERT OR IGNORE")
         written["rejects"] = rtbl.num_rows
+    distinct = written.get(batch.kind, 0)
+    # sources.kept: distinct rows kept; rows_read - kept - rejected: duplicates of another line
     con.execute(
         "INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [sha256, source_file, batch.format, batch.kind, batch.rows_read, batch.kept,
+        [sha256, source_file, batch.format, batch.kind, batch.rows_read, distinct,
          len(batch.rejects), datetime.now(UTC).replace(tzinfo=None), run_id],
     ).fetchall()
-    distinct = written.get(batch.kind, 0)
     return WriteResult(kept=batch.kept, rejected=len(batch.rejects), added=distinct - n_old,
-                       updated=n_old - n_same, skipped=n_same + (batch.kept - distinct), written=written)
+                       updated=n_old - n_same, skipped=n_same + (batch.kept - distinct), written=written,
+                       duplicates=batch.kept - distinct, notes=list(notes))
