@@ -117,7 +117,7 @@ def _resolve_mapping(path: Path, kind: str | None, mapping: Mapping | str | Path
             if kind is not None and m.kind != kind:
                 m = None
     if map_pairs:
-        m = (m or Mapping(kind=kind or "messages")).with_pairs(list(map_pairs))
+        m = (m or Mapping(kind=kind or "messages", guess=True)).with_pairs(list(map_pairs))
     return m
 
 
