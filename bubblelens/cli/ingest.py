@@ -66,15 +66,22 @@ def _print_report(report: IngestReport) -> None:
 @click.option("--mapping", type=click.Path(exists=True, dir_okay=False),
               help="A mapping YAML file {kind: ..., fields: {FIELD: COLUMN}} (docs/ingest.md).")
 @click.option("--strict", is_flag=True, help="Fail (write nothing) for a file with any rejected row.")
+@click.option("--dayfirst/--monthfirst", "dayfirst", default=None,
+              help="Read aa/bb/yyyy dates of tables as day/month or month/day (default: decided per column "
+                   "from its values, with a warning when they cannot tell).")
+@click.option("--textless", is_flag=True,
+              help="A messages table without a text or URL column is meant so (else it is refused).")
 def ingest(paths: tuple[str, ...], db: str, fmt: str | None, kind: str | None, audience_type: str | None,
-           map_pairs: tuple[str, ...], mapping: str | None, strict: bool) -> None:
+           map_pairs: tuple[str, ...], mapping: str | None, strict: bool, dayfirst: bool | None,
+           textless: bool) -> None:
     """Read ad-library exports and tables (files or folders) into the store, one transaction per file.
 
     Exit status 1 when nothing could be read, or with --strict when a row was rejected."""
     with Store.open(db) as store, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # encoding fallbacks are reported per file below
         report = ingest_paths(store, paths, format=fmt, kind=kind, audience_type=audience_type,
-                              mapping=mapping, map_pairs=map_pairs, strict=strict)
+                              mapping=mapping, map_pairs=map_pairs, strict=strict, dayfirst=dayfirst,
+                              textless=textless)
         _print_report(report)
         click.echo(f"total: {sum(f.distinct for f in report.files):,} kept, {report.rejected:,} rejected, "
                    f"{sum(f.duplicates for f in report.files):,} duplicate in {len(report.files)} file(s); "

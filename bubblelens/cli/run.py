@@ -20,7 +20,8 @@ __all__ = ["demo", "run"]
 
 
 def _summary(store: Store, res: PipelineResult) -> dict[str, Any]:
-    out: dict[str, Any] = {"store": store.path, "counts": store.stats(), "stages": res.stages}
+    out: dict[str, Any] = {"store": store.path, "counts": store.stats(), "stages": res.stages,
+                           "file_errors": res.file_errors}
     out["segments"] = {}
     for name, m in res.measures.items():
         segs = sorted(m.get("segments", []), key=lambda s: s["cross_cutting"]["value"])
@@ -35,6 +36,8 @@ def _summary(store: Store, res: PipelineResult) -> dict[str, Any]:
 
 def _print_summary(summary: dict[str, Any]) -> None:
     c = summary["counts"]
+    for err in summary.get("file_errors", []):
+        click.echo(f"not read: {err}", err=True)
     click.echo(f"\nStore {summary['store']}: {c['messages']} messages, {c['deliveries']} deliveries, "
                f"{c['targeting']} targeting rows, {c['audiences']} audiences, {c['exposures']} exposures, "
                f"{c['rejects']} rejects, {c['scores']} scores, {c['segments']} segments")

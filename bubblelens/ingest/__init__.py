@@ -123,17 +123,18 @@ def _resolve_mapping(path: Path, kind: str | None, mapping: Mapping | str | Path
 
 def read_batch(path: str | Path, *, format: str | None = None, kind: str | None = None,
                audience_type: str | None = None, mapping: Mapping | str | Path | None = None,
-               map_pairs: Sequence[str] = (), salt: str = "") -> tuple[DecodedFile, Batch]:
+               map_pairs: Sequence[str] = (), salt: str = "", dayfirst: bool | None = None,
+               textless: bool = False) -> tuple[DecodedFile, Batch]:
     """Read one file into a :class:`~bubblelens.ingest.writer.Batch` (nothing is written)."""
     p = Path(path)
     src = read_file(p)
     return src, _read_src(src, p, format=format, kind=kind, audience_type=audience_type, mapping=mapping,
-                          map_pairs=map_pairs, salt=salt)
+                          map_pairs=map_pairs, salt=salt, dayfirst=dayfirst, textless=textless)
 
 
 def _read_src(src: DecodedFile, p: Path, *, format: str | None, kind: str | None, audience_type: str | None,
               mapping: Mapping | str | Path | None, map_pairs: Sequence[str], salt: str,
-              stream: bool = False) -> Batch:
+              stream: bool = False, dayfirst: bool | None = None, textless: bool = False) -> Batch:
     """:func:`read_batch` of a file read already; ``stream``: a large Meta JSON Lines file comes as
     pieces still being parsed (:attr:`Batch.stream`), for :func:`write_batch` to store as they come."""
     fmt = format or detect_format(src)
@@ -142,7 +143,7 @@ def _read_src(src: DecodedFile, p: Path, *, format: str | None, kind: str | None
     if fmt == "table":
         m = _resolve_mapping(p, kind, mapping, map_pairs)
         batch = read_table(src, kind=kind or (m.kind if m else "messages"), mapping=m,
-                           audience_type=audience_type, salt=salt)
+                           audience_type=audience_type, salt=salt, dayfirst=dayfirst, textless=textless)
     else:
         if kind not in (None, "messages"):
             raise IngestError(f"{p.name} is a {fmt} file: it holds messages, not {kind}")
@@ -164,7 +165,7 @@ def _refuse_rejects(path: str | Path) -> Callable[[Batch], None]:
 def ingest_file(store: Store, path: str | Path, *, run_id: str, format: str | None = None,
                 kind: str | None = None, audience_type: str | None = None,
                 mapping: Mapping | str | Path | None = None, map_pairs: Sequence[str] = (),
-                strict: bool = False) -> FileReport:
+                strict: bool = False, dayfirst: bool | None = None, textless: bool = False) -> FileReport:
     """Read and write one file in one transaction. Raises :class:`IngestError` (one sentence) when
     the file cannot be read, and with ``strict`` when any row was rejected (nothing is written).
 
@@ -175,7 +176,8 @@ def ingest_file(store: Store, path: str | Path, *, run_id: str, format: str | No
     p = Path(path)
     src = read_file(p)
     opts: dict[str, Any] = {"format": format, "kind": kind, "audience_type": audience_type, "mapping": mapping,
-                            "map_pairs": map_pairs, "salt": store.salt}
+                            "map_pairs": map_pairs, "salt": store.salt, "dayfirst": dayfirst,
+                            "textless": textless}
     check = _refuse_rejects(path) if strict else None
     batch = _read_src(src, p, stream=True, **opts)
     try:
@@ -196,7 +198,7 @@ def ingest_file(store: Store, path: str | Path, *, run_id: str, format: str | No
 def ingest_paths(store: Store, paths: Iterable[str | Path], *, format: str | None = None,
                  kind: str | None = None, audience_type: str | None = None,
                  mapping: Mapping | str | Path | None = None, map_pairs: Sequence[str] = (),
-                 strict: bool = False) -> IngestReport:
+                 strict: bool = False, dayfirst: bool | None = None, textless: bool = False) -> IngestReport:
     """Ingest files and folders, one transaction per file; a file that fails is reported, not fatal.
 
     ``kind`` defaults to the mapping's kind (else messages); ``audience_type`` to the mapping's (else
@@ -210,13 +212,14 @@ def ingest_paths(store: Store, paths: Iterable[str | Path], *, format: str | Non
         try:
             rep = ingest_file(store, p, run_id=run_id, format=format, kind=kind,
                               audience_type=audience_type, mapping=mapping, map_pairs=map_pairs,
-                              strict=strict)
+                              strict=strict, dayfirst=dayfirst, textless=textless)
         except IngestError as e:
             rep = FileReport(str(p), error=str(e))
         report.files.append(rep)
     params: dict[str, Any] = {"format": format, "kind": kind, "audience_type": audience_type,
                               "mapping": str(mapping) if mapping is not None else None,
-                              "map": list(map_pairs), "strict": strict}
+                              "map": list(map_pairs), "strict": strict, "dayfirst": dayfirst,
+                              "textless": textless}
     with store.transaction():
         store.record_run(
             run_id, "ingest", status="ok" if not report.nothing_read else "nothing-read",

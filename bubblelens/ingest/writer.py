@@ -310,20 +310,23 @@ def _name_duplicates(tbl: pa.Table, key: list[str], notes: list[str], *, limit: 
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for r in rows:
         groups.setdefault(tuple(r[k] for k in key), []).append(r)
-    same: list[str] = []
-    other: list[str] = []
+    same: list[tuple[int, str]] = []
+    other: list[tuple[int, str]] = []
     for g in groups.values():
         g.sort(key=lambda r: r["source_line"] or 0)
         last = g[-1]
         content = {k: v for k, v in last.items() if not k.startswith("source_")}
         for r in g[:-1]:
             if {k: v for k, v in r.items() if not k.startswith("source_")} == content:
-                same.append(f"line {r['source_line']} is an identical duplicate of line {last['source_line']}")
+                same.append((r["source_line"] or 0, f"line {r['source_line']} is an identical duplicate of line "
+                                                    f"{last['source_line']}"))
             else:
-                other.append(f"line {r['source_line']} has the id of line {last['source_line']} with other "
-                             f"content: line {last['source_line']} kept")
+                other.append((r["source_line"] or 0, f"line {r['source_line']} has the id of line "
+                                                     f"{last['source_line']} with other content: line "
+                                                     f"{last['source_line']} kept"))
     for found in (same, other):
-        notes.extend(found[:limit])
+        found.sort()
+        notes.extend(n for _, n in found[:limit])
         if len(found) > limit:
             notes.append(f"... and {len(found) - limit:,} more such line(s)")
 
