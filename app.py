@@ -23,6 +23,7 @@ def _cli_db(argv: list[str]) -> str | None:
 
 
 st.set_page_config(page_title="BubbleLens", page_icon=":material/search:", layout="wide")
+st.set_option("client.showErrorDetails", "none")  # no traceback reaches a page (also .streamlit/config.toml)
 state.init(_cli_db(sys.argv[1:]))
 state.apply_pending()
 
@@ -41,5 +42,10 @@ nav = st.navigation({
     ],
 })
 with data.script_run():  # one read-only connection per store for this run's queries, closed after it
-    state.sidebar()
-    nav.run()
+    try:
+        state.sidebar()
+        nav.run()
+    except Exception as e:  # noqa: BLE001 - a visitor sees one sentence, never a traceback or a path
+        from bubblelens.present.safe import public_error
+
+        st.error(f"This page could not be drawn ({type(e).__name__}: {public_error(e)}). The store is unchanged.")

@@ -38,10 +38,10 @@ from .classify import classify, evaluate, train  # noqa: E402
 from .ingest import ingest, stats  # noqa: E402
 from .measure import measure  # noqa: E402
 from .report import report  # noqa: E402
-from .run import demo, run  # noqa: E402
+from .run import app, demo, run  # noqa: E402
 from .score import score  # noqa: E402
 from .segment import discover, narratives, segment  # noqa: E402
 
 for _command in (ingest, stats, classify, train, evaluate, segment, discover, narratives, measure, report,
-                 score, run, demo):
+                 score, run, demo, app):
     main.add_command(_command)
