@@ -95,3 +95,26 @@ def test_one_line_never_takes_the_file(tmp_store, tmp_path):
     assert f.error is None and (f.kept, f.rejected) == (3, 5)
     assert sorted(r[0] for r in _q(tmp_store, "SELECT line FROM rejects")) == [2, 4, 5, 6, 7]
     assert _q(tmp_store, "SELECT text FROM messages WHERE message_id = '0'") == [("Ad 0 ä",)]
+
+
+def test_the_salt_can_live_outside_the_store(tmp_path, monkeypatch):
+    from bubblelens.errors import StoreError
+    from bubblelens.store import Store, hash_person_id
+
+    panel = tmp_path / "panel.csv"
+    panel.write_text("person_id,interests\nalice@example.org,Politics\n")
+    salt_file = tmp_path / "secret" / "salt.txt"
+    with Store.open(tmp_path / "s.duckdb") as store:
+        ingest_paths(store, [panel], kind="audiences", salt_file=salt_file)
+        salt = salt_file.read_text().strip()
+        assert salt not in " ".join(str(v) for (v,) in _q(store, "SELECT value FROM meta"))
+        assert _q(store, "SELECT audience_id FROM audiences") == [(hash_person_id("alice@example.org", salt),)]
+        with pytest.raises(StoreError, match="kept outside"):
+            ingest_paths(store, [panel], kind="audiences")
+        monkeypatch.setenv("BUBBLELENS_SALT_FILE", str(salt_file))
+        rep = ingest_paths(store, [panel], kind="audiences").files[0]
+        assert (rep.added, rep.skipped) == (0, 1)
+        other = tmp_path / "other.txt"
+        other.write_text("x" * 40)
+        with pytest.raises(StoreError, match="not the one"):
+            ingest_paths(store, [panel], kind="audiences", salt_file=other)

@@ -69,11 +69,14 @@ def _print_report(report: IngestReport) -> None:
 @click.option("--dayfirst/--monthfirst", "dayfirst", default=None,
               help="Read aa/bb/yyyy dates of tables as day/month or month/day (default: decided per column "
                    "from its values, with a warning when they cannot tell).")
+@click.option("--salt-file", type=click.Path(dir_okay=False), default=None,
+              help="Keep the salt of person ids in this file, not in the store (created when missing; "
+                   "default: $BUBBLELENS_SALT_FILE). A copied store then cannot be brute-forced.")
 @click.option("--textless", is_flag=True,
               help="A messages table without a text or URL column is meant so (else it is refused).")
 def ingest(paths: tuple[str, ...], db: str, fmt: str | None, kind: str | None, audience_type: str | None,
            map_pairs: tuple[str, ...], mapping: str | None, strict: bool, dayfirst: bool | None,
-           textless: bool) -> None:
+           salt_file: str | None, textless: bool) -> None:
     """Read ad-library exports and tables (files or folders) into the store, one transaction per file.
 
     Exit status 1 when nothing could be read, or with --strict when a row was rejected."""
@@ -81,7 +84,7 @@ def ingest(paths: tuple[str, ...], db: str, fmt: str | None, kind: str | None, a
         warnings.simplefilter("ignore")  # encoding fallbacks are reported per file below
         report = ingest_paths(store, paths, format=fmt, kind=kind, audience_type=audience_type,
                               mapping=mapping, map_pairs=map_pairs, strict=strict, dayfirst=dayfirst,
-                              textless=textless)
+                              textless=textless, salt_file=salt_file)
         _print_report(report)
         click.echo(f"total: {sum(f.distinct for f in report.files):,} kept, {report.rejected:,} rejected, "
                    f"{sum(f.duplicates for f in report.files):,} duplicate in {len(report.files)} file(s); "

@@ -27,6 +27,7 @@ from .mapping import Mapping, load_mapping
 from .meta_api import read_meta_api
 from .meta_report import read_meta_report
 from .table import read_table, sibling_mapping
+from .salt import salt_for
 from .text import DecodedFile, read_file
 from .writer import Batch, StreamAborted, write_batch
 
@@ -165,7 +166,8 @@ def _refuse_rejects(path: str | Path) -> Callable[[Batch], None]:
 def ingest_file(store: Store, path: str | Path, *, run_id: str, format: str | None = None,
                 kind: str | None = None, audience_type: str | None = None,
                 mapping: Mapping | str | Path | None = None, map_pairs: Sequence[str] = (),
-                strict: bool = False, dayfirst: bool | None = None, textless: bool = False) -> FileReport:
+                strict: bool = False, dayfirst: bool | None = None, textless: bool = False,
+                salt: str | None = None) -> FileReport:
     """Read and write one file in one transaction. Raises :class:`IngestError` (one sentence) when
     the file cannot be read, and with ``strict`` when any row was rejected (nothing is written).
 
@@ -176,7 +178,8 @@ def ingest_file(store: Store, path: str | Path, *, run_id: str, format: str | No
     p = Path(path)
     src = read_file(p)
     opts: dict[str, Any] = {"format": format, "kind": kind, "audience_type": audience_type, "mapping": mapping,
-                            "map_pairs": map_pairs, "salt": store.salt, "dayfirst": dayfirst,
+                            "map_pairs": map_pairs, "salt": salt if salt is not None else salt_for(store),
+                            "dayfirst": dayfirst,
                             "textless": textless}
     check = _refuse_rejects(path) if strict else None
     batch = _read_src(src, p, stream=True, **opts)
@@ -198,21 +201,24 @@ def ingest_file(store: Store, path: str | Path, *, run_id: str, format: str | No
 def ingest_paths(store: Store, paths: Iterable[str | Path], *, format: str | None = None,
                  kind: str | None = None, audience_type: str | None = None,
                  mapping: Mapping | str | Path | None = None, map_pairs: Sequence[str] = (),
-                 strict: bool = False, dayfirst: bool | None = None, textless: bool = False) -> IngestReport:
+                 strict: bool = False, dayfirst: bool | None = None, textless: bool = False,
+                 salt_file: str | Path | None = None) -> IngestReport:
     """Ingest files and folders, one transaction per file; a file that fails is reported, not fatal.
 
     ``kind`` defaults to the mapping's kind (else messages); ``audience_type`` to the mapping's (else
     person: ids hashed). ``mapping`` is a :class:`Mapping` or a YAML path; without one, a
-    ``NAME.mapping.yaml`` beside ``NAME.csv`` is used, else columns named like the fields."""
+    ``NAME.mapping.yaml`` beside ``NAME.csv`` is used, else columns named like the fields.
+    ``salt_file``: the salt of person ids kept outside the store (see :mod:`.salt`)."""
     run_id = f"ingest-{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
     started = datetime.now(UTC).replace(tzinfo=None)
     report = IngestReport(run_id)
     files = expand_paths(paths)
+    salt = salt_for(store, salt_file)
     for p in files:
         try:
             rep = ingest_file(store, p, run_id=run_id, format=format, kind=kind,
                               audience_type=audience_type, mapping=mapping, map_pairs=map_pairs,
-                              strict=strict, dayfirst=dayfirst, textless=textless)
+                              strict=strict, dayfirst=dayfirst, textless=textless, salt=salt)
         except IngestError as e:
             rep = FileReport(str(p), error=str(e))
         report.files.append(rep)
