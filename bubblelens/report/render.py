@@ -151,6 +151,31 @@ def _rejects(store: Store) -> list[dict[str, Any]]:
              "first_line": None if line is None else int(line)} for f, fld, reason, n, line in rows]
 
 
+def _spend_rows(store: Store, lang: str, *, top: int = 30) -> list[dict[str, Any]]:
+    """The largest sponsors of ``sponsor_spend`` per period (``present.spend``), formatted; [] without any."""
+    from ..present.spend import spend_by_sponsor
+
+    camp_of = None
+    try:
+        from ..classify import load_codebook
+        from ..classify.camps import SponsorTable
+
+        camp_of = SponsorTable.from_codebook(load_codebook()).lookup
+    except Exception:  # noqa: BLE001 - camps then come from the store's scores
+        pass
+    df = spend_by_sponsor(store.con, camp_of=camp_of)
+    if df.empty:
+        return []
+    df = df.sort_values("spend_lower", ascending=False).head(top)
+    rows = []
+    for r in df.itertuples():
+        lo, hi = r.spend_lower, r.spend_upper
+        amount = _fmt_num(lo, lang) if hi == lo else f"{_fmt_num(lo, lang)}–{_fmt_num(hi, lang) if hi == hi and hi is not None else '…'}"
+        rows.append({"period": r.period, "sponsor": r.sponsor, "camp": r.camp,
+                     "amount": f"{amount} {r.currency or ''}".strip(), "n_ads": r.n_ads})
+    return rows
+
+
 def report_numbers(store: Store, measure: dict[str, Any], findings: Findings) -> dict[str, Any]:
     """Every number the report shows: the measurement, the findings, the inputs' row counts, and the
     model ids and versions of the stages behind them (a re-run with another model version differs)."""
@@ -261,10 +286,11 @@ def _write(store: Store, out: Path, measure: dict[str, Any], findings: Findings,
                     "params_json": json.dumps(r["params"], sort_keys=True, default=str)}
               for stg, r in manifest["stages"].items()}
     mpath = manifest_path(out)
+    spend = _spend_rows(store, lang)
     sections = [(sid, S[key]) for sid, key in (
         ("findings", "findings"), ("heatmap", "heatmap"), ("cross-cutting", "cross_cutting"),
-        ("funnel", "funnel"), ("cards", "cards"), ("methods", "methods"), ("provenance", "provenance"),
-        ("limitations", "limitations"))]
+        ("funnel", "funnel"), ("cards", "cards"), *((("spend", "spend"),) if spend else ()), ("methods", "methods"),
+        ("provenance", "provenance"), ("limitations", "limitations"))]
     try:
         bl_version = version("bubblelens")
     except PackageNotFoundError:
@@ -279,7 +305,7 @@ def _write(store: Store, out: Path, measure: dict[str, Any], findings: Findings,
         inputs=[{**i, "name": Path(str(i["path"])).name} for i in manifest["inputs"]],
         rejects=_rejects(store), manifest_sentence=S["manifest_sentence"].format(manifest=mpath.name),
         limitations=_limitations(store, measure, scheme, S), pct=pct, num=num, funnel=funnel,
-        ratio=lambda a, b: pct(float(a) / float(b)) if a is not None and b else "—",
+        ratio=lambda a, b: pct(float(a) / float(b)) if a is not None and b else "—", spend=spend,
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")
