@@ -46,7 +46,7 @@ with data.script_run():  # one read-only connection per store for this run's que
     try:
         state.sidebar()
         nav.run()
-    except Exception as e:  # noqa: BLE001 - a visitor sees one sentence, never a traceback or a path
+    except Exception as e:
         from bubblelens.present.safe import public_error
 
         st.error(f"This page could not be drawn ({type(e).__name__}: {public_error(e)}). The store is unchanged.")

@@ -207,7 +207,7 @@ def _spend(path: str, key: str) -> pd.DataFrame:
 
         table = SponsorTable.from_codebook(load_codebook())
         camp_of = table.lookup
-    except Exception:  # noqa: BLE001 - without the classifier, camps come from the store's scores
+    except Exception:
         pass
     with connect(path) as con:
         return spend_by_sponsor(con, camp_of=camp_of)

@@ -9,7 +9,6 @@ the real pipeline builds from ``data/fixtures``.
 from __future__ import annotations
 
 import os
-
 from pathlib import Path
 
 import duckdb

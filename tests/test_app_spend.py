@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from apptest_helpers import goto, open_app
 from click.testing import CliRunner
 
-from apptest_helpers import goto, open_app
 from bubblelens.cli import main
 from bubblelens.ingest import ingest_paths
 from bubblelens.present.spend import report_period, spend_by_sponsor
@@ -56,7 +56,7 @@ def test_the_spend_page_draws_camps_over_time(spend_store: str, monkeypatch: pyt
     assert at.title[0].value == "Spend"
     assert at.selectbox(key="spend_currency").value == "EUR"
     table = at.dataframe[0].value
-    assert list(table["sponsor"])[0] == "Partei A e.V." and table["spend_lower"].iloc[0] == 174970
+    assert table["sponsor"].iloc[0] == "Partei A e.V." and table["spend_lower"].iloc[0] == 174970
 
 
 def test_the_report_lists_declared_spend(spend_store: str) -> None:

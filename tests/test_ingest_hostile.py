@@ -54,7 +54,7 @@ def test_map_adds_to_the_guess_and_maps_any_delivery_column(tmp_store, tmp_path)
 def test_a_table_without_text_or_url_is_refused_with_its_columns(tmp_store, tmp_path):
     path = tmp_path / "meta.csv"
     path.write_text("id,ad_body_text,funding\n1,Hallo,X\n")
-    with pytest.raises(FormatError, match="no column maps to text or url.*ad_body_text"):
+    with pytest.raises(FormatError, match=r"no column maps to text or url.*ad_body_text"):
         read_batch(path)
     f = ingest_paths(tmp_store, [path], textless=True).files[0]
     assert f.error is None and f.kept == 1
@@ -118,3 +118,14 @@ def test_the_salt_can_live_outside_the_store(tmp_path, monkeypatch):
         other.write_text("x" * 40)
         with pytest.raises(StoreError, match="not the one"):
             ingest_paths(store, [panel], kind="audiences", salt_file=other)
+
+
+def test_a_bad_csv_line_is_rejected_alone(tmp_store, tmp_path):
+    path = tmp_path / "msgs.csv"
+    path.write_bytes("id,text,date\n1,Première,2024-01-02\n".encode()
+                     + b"2,caf\xe9,2024-01-02\n3,a\x00b,2024-01-02\n"
+                     + "4,Dernière,None\n5,\"=HYPERLINK(\"\"x\"\")\",N/A\n".encode())
+    f = ingest_paths(tmp_store, [path]).files[0]
+    assert f.error is None and (f.rows_read, f.distinct, f.rejected) == (5, 3, 2)
+    assert sorted(_q(tmp_store, "SELECT line, field FROM rejects")) == [(3, "(encoding)"), (4, "(encoding)")]
+    assert _q(tmp_store, "SELECT text, date_start FROM messages WHERE message_id = '4'") == [("Dernière", None)]

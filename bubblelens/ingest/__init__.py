@@ -26,8 +26,8 @@ from .google import read_google
 from .mapping import Mapping, load_mapping
 from .meta_api import read_meta_api
 from .meta_report import read_meta_report
-from .table import read_table, sibling_mapping
 from .salt import salt_for
+from .table import read_table, sibling_mapping
 from .text import DecodedFile, read_file
 from .writer import Batch, StreamAborted, write_batch
 

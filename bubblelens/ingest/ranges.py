@@ -189,10 +189,9 @@ _TZ = {"UTC": 0, "GMT": 0, "Z": 0, "PST": -8, "PDT": -7, "MST": -7, "MDT": -6, "
 _FORMATS = ("%m/%d/%y %I:%M:%S %p", "%m/%d/%Y %I:%M:%S %p", "%m/%d/%y %H:%M:%S", "%m/%d/%Y",
             "%m/%d/%y", "%d/%m/%Y", "%d/%m/%Y %H:%M", "%d.%m.%Y", "%Y/%m/%d", "%Y%m%d")
 #: Day-first: the same forms with day and month swapped, tried first (``05/07/2022`` is 5 July).
-_DAYFIRST = tuple(f.replace("%m/%d", "%d/%m") for f in _FORMATS if "%m/%d" in f) + \
-    ("%d/%m/%Y", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%d.%m.%Y", "%d.%m.%Y %H:%M", "%d-%m-%Y", "%Y/%m/%d",
-     "%Y%m%d")
-_MONTHFIRST = _FORMATS + ("%m.%d.%Y", "%m-%d-%Y")
+_DAYFIRST = (*(f.replace("%m/%d", "%d/%m") for f in _FORMATS if "%m/%d" in f), "%d/%m/%Y", "%d/%m/%Y %H:%M",
+             "%d/%m/%Y %H:%M:%S", "%d.%m.%Y", "%d.%m.%Y %H:%M", "%d-%m-%Y", "%Y/%m/%d", "%Y%m%d")
+_MONTHFIRST = (*_FORMATS, "%m.%d.%Y", "%m-%d-%Y")
 
 
 def _ocr_time(s: str) -> str:

@@ -67,7 +67,10 @@ def iter_table_records(src: DecodedFile, *, delimiter: str | None = None
     def as_dicts() -> Iterator[tuple[int, Any]]:
         n = len(header)
         for line, rec in records:
-            yield line, (dict(zip(header, rec, strict=True)) if len(rec) == n else rec)
+            if isinstance(rec, JsonProblem):
+                yield line, rec
+            else:
+                yield line, (dict(zip(header, rec, strict=True)) if len(rec) == n else rec)
     return header, as_dicts()
 
 
@@ -198,7 +201,7 @@ def _repairable(parse: Any, v: Any, field: str, flags: list[str], ocr: bool,
 
 
 def _message(rec: dict[str, Any], line: int, m: Mapping, src: DecodedFile, batch: Batch,
-             wide: list[str], opt: _Optional, dayfirst: dict[str, bool | None]) -> None:
+             wide: list[tuple[str, str, str]], opt: _Optional, dayfirst: dict[str, bool | None]) -> None:
     f = m.fields
     opt.line = line
     flags: list[str] = []

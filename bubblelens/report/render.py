@@ -161,18 +161,21 @@ def _spend_rows(store: Store, lang: str, *, top: int = 30) -> list[dict[str, Any
         from ..classify.camps import SponsorTable
 
         camp_of = SponsorTable.from_codebook(load_codebook()).lookup
-    except Exception:  # noqa: BLE001 - camps then come from the store's scores
+    except Exception:
         pass
     df = spend_by_sponsor(store.con, camp_of=camp_of)
     if df.empty:
         return []
     df = df.sort_values("spend_lower", ascending=False).head(top)
     rows = []
-    for r in df.itertuples():
-        lo, hi = r.spend_lower, r.spend_upper
-        amount = _fmt_num(lo, lang) if hi == lo else f"{_fmt_num(lo, lang)}–{_fmt_num(hi, lang) if hi == hi and hi is not None else '…'}"
-        rows.append({"period": r.period, "sponsor": r.sponsor, "camp": r.camp,
-                     "amount": f"{amount} {r.currency or ''}".strip(), "n_ads": r.n_ads})
+    for r in df.to_dict("records"):
+        lo = None if pd.isna(r["spend_lower"]) else float(r["spend_lower"])
+        hi = None if pd.isna(r["spend_upper"]) else float(r["spend_upper"])
+        top_ = "…" if hi is None else _fmt_num(hi, lang)
+        amount = _fmt_num(lo, lang) if hi == lo else f"{_fmt_num(lo, lang)}–{top_}"
+        cur = r["currency"] if isinstance(r["currency"], str) else ""
+        rows.append({"period": str(r["period"]), "sponsor": str(r["sponsor"]), "camp": str(r["camp"]),
+                     "amount": f"{amount} {cur}".strip(), "n_ads": r["n_ads"]})
     return rows
 
 

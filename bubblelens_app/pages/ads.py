@@ -9,7 +9,6 @@ import json
 import streamlit as st
 
 from bubblelens.present.safe import csv_bytes
-
 from bubblelens_app import data, state
 
 PAGE_SIZE = 50

@@ -77,7 +77,7 @@ def render() -> None:
         if st.form_submit_button("Promote") and name.strip():
             try:
                 _promote(pick, name.strip(), codebook)
-            except Exception as e:  # noqa: BLE001 - one sentence, no path
+            except Exception as e:
                 st.error(public_error(e))
 
 
