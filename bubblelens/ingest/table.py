@@ -424,7 +424,7 @@ def read_table(src: DecodedFile, *, kind: str = "messages", mapping: Mapping | N
                                           "--monthfirst to say which)")
             orders[d] = order
         records = iter(items)
-    seen_aud: dict[str, tuple[int, Any]] = {}
+    seen_aud: dict[str, tuple[int, int]] = {}
     long_rows: list[tuple[int, int]] = []
     for line, rec in records:
         batch.rows_read += 1
@@ -445,10 +445,10 @@ def read_table(src: DecodedFile, *, kind: str = "messages", mapping: Mapping | N
                 _message(rec, line, mapping, src, batch, wide, opt, orders)
             elif kind == "audiences":
                 _audience(rec, line, mapping, src, batch, atype, salt)
-                aud = batch.tables["audiences"]
-                aid = aud.cols["audience_id"][-1]
-                content = (aud.cols["interests"][-1], tuple(batch.rows("audience_attrs").cols["value"][mark.get(
-                    "audience_attrs", 0):]))
+                aid = batch.tables["audiences"].cols["audience_id"][-1]
+                # the whole row, not only its mapped columns: rows of one id that differ anywhere are
+                # a long-format table (one row per id × criterion), not duplicates
+                content = hash(tuple(sorted((str(k), str(v)) for k, v in rec.items())))
                 prev = seen_aud.get(aid)
                 if prev is not None and prev[1] != content:
                     long_rows.append((prev[0], line))
