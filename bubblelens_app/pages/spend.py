@@ -27,6 +27,7 @@ def render() -> None:
     st.subheader("By camp and period")
     fig = px.bar(by_camp, x="period", y="spend_lower", color="camp", barmode="stack",
                  labels={"spend_lower": f"spend (lower bound, {cur})"})
+    fig.update_xaxes(type="category")  # a report's period is a label (a week, 30 days), not a timestamp
     chart(fig, by_camp, key="spend_camp", filename="spend_by_camp")
     st.subheader("Largest sponsors")
     top_n = int(st.number_input("Sponsors shown", min_value=5, max_value=200, value=20, step=5, key="spend_top"))
