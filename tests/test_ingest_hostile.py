@@ -129,3 +129,13 @@ def test_a_bad_csv_line_is_rejected_alone(tmp_store, tmp_path):
     assert f.error is None and (f.rows_read, f.distinct, f.rejected) == (5, 3, 2)
     assert sorted(_q(tmp_store, "SELECT line, field FROM rejects")) == [(3, "(encoding)"), (4, "(encoding)")]
     assert _q(tmp_store, "SELECT text, date_start FROM messages WHERE message_id = '4'") == [("Dernière", None)]
+
+
+def test_a_stray_quote_rejects_its_line_not_the_lines_after_it(tmp_store, tmp_path):
+    path = tmp_path / "quotes.csv"
+    path.write_text('id,text\n1,ok\n2,"broken\n3,fine\n4,"multi\nline ok"\n5,"never closed\n6,last\n')
+    f = ingest_paths(tmp_store, [path]).files[0]
+    assert (f.rows_read, f.distinct, f.rejected) == (6, 4, 2)
+    assert sorted(r[0] for r in _q(tmp_store, "SELECT line FROM rejects")) == [3, 7]
+    assert _q(tmp_store, "SELECT message_id, text FROM messages ORDER BY 1") == [
+        ("1", "ok"), ("3", "fine"), ("4", "multi\nline ok"), ("6", "last")]
