@@ -23,6 +23,7 @@ def _cli_db(argv: list[str]) -> str | None:
 
 
 st.set_page_config(page_title="BubbleLens", page_icon=":material/search:", layout="wide")
+st.set_option("client.showErrorDetails", "none")  # no traceback reaches a page (also .streamlit/config.toml)
 state.init(_cli_db(sys.argv[1:]))
 state.apply_pending()
 
@@ -39,9 +40,15 @@ nav = st.navigation({
     ],
     "Data": [
         st.Page(PAGES + "upload.py", title="Upload", icon=":material/upload_file:"),
+        st.Page(PAGES + "spend.py", title="Spend", icon=":material/payments:"),
         st.Page(PAGES + "methods.py", title="Methods", icon=":material/functions:"),
     ],
 })
 with data.script_run():  # one read-only connection per store for this run's queries, closed after it
-    state.sidebar()
-    nav.run()
+    try:
+        state.sidebar()
+        nav.run()
+    except Exception as e:
+        from bubblelens.present.safe import public_error
+
+        st.error(f"This page could not be drawn ({type(e).__name__}: {public_error(e)}). The store is unchanged.")

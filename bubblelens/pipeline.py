@@ -52,6 +52,8 @@ class PipelineResult:
     measures: dict[str, dict[str, Any]] = field(default_factory=dict)
     ingest_kept: int = 0
     ingest_rejected: int = 0
+    #: Files that could not be read (``path: reason``): reported, the others went on, as ``ingest`` does.
+    file_errors: list[str] = field(default_factory=list)
 
 
 def run_pipeline(
@@ -83,15 +85,20 @@ def run_pipeline(
     from .segment import discover_store, segment_store
 
     res = PipelineResult()
+    n_files = 0
     for path, options in inputs:
         rep = ingest_paths(store, [path], **options)
         res.ingest_kept += rep.kept
         res.ingest_rejected += rep.rejected
+        n_files += len(rep.files)
         for f in rep.files:
-            if f.error:
-                raise BubbleLensError(f"{f.path}: {f.error}")
+            if f.error:  # a bad file among a folder is reported; the others go on (as ``ingest``)
+                res.file_errors.append(f"{Path(f.path).name}: {f.error}")
+                log(f"ingest {Path(f.path).name}: error: {f.error}")
         log(f"ingest {Path(path).name}: {rep.kept} kept, {rep.rejected} rejected")
-    res.stages["ingest"] = "ok"
+    if inputs and n_files and len(res.file_errors) == n_files:
+        raise BubbleLensError("no input file could be read: " + "; ".join(res.file_errors[:3]))
+    res.stages["ingest"] = "ok" if not res.file_errors else f"ok ({len(res.file_errors)} file(s) not read)"
 
     cb = load_codebook(codebook, sponsors=sponsors)
     res.stages["classify"] = classify_store(store, codebook=cb, encoder=encoder, models=models)

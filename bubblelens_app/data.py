@@ -209,3 +209,28 @@ def semantic_hits(text: str, *, limit: int = 50) -> tuple[dict[str, float], str]
         hits = query("semantic_search", tuple(float(x) for x in vec), enc.id, limit=limit)
         return hits, f"encoder `{enc.id}`"
     return {}, f"the store's messages were embedded with {ids[0]!r}, which this app cannot load"
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _spend(path: str, key: str) -> pd.DataFrame:
+    from bubblelens.present.spend import spend_by_sponsor
+
+    camp_of = None
+    try:
+        from bubblelens.classify import load_codebook
+        from bubblelens.classify.camps import SponsorTable
+
+        table = SponsorTable.from_codebook(load_codebook())
+        camp_of = table.lookup
+    except Exception:
+        pass
+    with connect(path) as con:
+        return spend_by_sponsor(con, camp_of=camp_of)
+
+
+def spend() -> pd.DataFrame:
+    """``sponsor_spend`` by period, sponsor and camp (``bubblelens.present.spend``), cached per store state."""
+    path = st.session_state.get("db_path")
+    if not path:
+        raise RuntimeError("no store open")
+    return _spend(str(path), run_key(str(path)))

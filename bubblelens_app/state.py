@@ -24,6 +24,7 @@ __all__ = [
     "UPLOAD_PREFIX",
     "ad_filter",
     "apply_pending",
+    "configured_stores",
     "db_path",
     "init",
     "open_filtered",
@@ -42,7 +43,7 @@ def init(default_db: str | None) -> None:
     """Set the store of this session on its first run: ``--db``, then ``BUBBLELENS_DB``."""
     if "db_path" not in st.session_state:
         st.session_state["db_path"] = default_db or os.environ.get("BUBBLELENS_DB") or None
-        st.session_state["db_input"] = st.session_state["db_path"] or ""
+        st.session_state["db_start"] = st.session_state["db_path"]
 
 
 def db_path() -> str | None:
@@ -63,17 +64,44 @@ def _foreign_upload(path: str) -> bool:
     return inside_uploads and (own is None or Path(own).resolve() != resolved.parent)
 
 
-def _on_db_input() -> None:
-    raw = str(st.session_state.get("db_input", "")).strip()
-    if not raw:
+def configured_stores() -> dict[str, str]:
+    """The stores a visitor may choose, label → path: the one the app was started on (``--db`` or
+    ``BUBBLELENS_DB``), those listed in ``BUBBLELENS_STORES`` (paths or folders of ``*.duckdb``,
+    separated by ``os.pathsep``), and this session's own upload. Labels are file names: a visitor
+    never types a path, and never learns which server paths exist."""
+    paths: list[str] = []
+    first = st.session_state.get("db_start")
+    if first:
+        paths.append(str(first))
+    for item in filter(None, os.environ.get("BUBBLELENS_STORES", "").split(os.pathsep)):
+        p = Path(item)
+        paths.extend(str(q) for q in sorted(p.glob("*.duckdb"))) if p.is_dir() else paths.append(str(p))
+    own = st.session_state.get("upload_dir")
+    if own and (Path(own) / "upload.duckdb").is_file():
+        paths.append(str(Path(own) / "upload.duckdb"))
+    current = st.session_state.get("db_path")
+    if current and current not in paths and not _foreign_upload(current):
+        paths.append(str(current))  # opened by the app itself (an upload, a link between pages)
+    out: dict[str, str] = {}
+    for p in dict.fromkeys(paths):
+        if _foreign_upload(p):
+            continue
+        label = "this session's upload" if own and Path(p).parent == Path(own) else Path(p).name
+        while label in out:
+            label = f"{Path(p).parent.name}/{label}"
+        out[label] = p
+    return out
+
+
+def _on_db_pick() -> None:
+    label = st.session_state.get("db_pick")
+    path = configured_stores().get(str(label))
+    if path is None:
+        st.session_state["db_error"] = "That store is not one this app serves."
         return
-    if _foreign_upload(raw):
-        st.session_state["db_error"] = "That file is another session's upload: it cannot be opened here."
-    elif not Path(raw).is_file():
-        st.session_state["db_error"] = f"No store at {raw}."
-    else:
-        st.session_state["db_error"] = None
-        st.session_state["db_path"] = raw
+    st.session_state["db_error"] = None
+    if path != st.session_state.get("db_path"):
+        st.session_state["db_path"] = path
         for k in FILTER_KEYS:
             st.session_state.pop(k, None)
 
@@ -82,7 +110,7 @@ def apply_pending() -> None:
     """Apply filters queued by :func:`open_filtered` (call before :func:`sidebar` draws its widgets)."""
     db = st.session_state.pop("_pending_db", None)
     if db:
-        st.session_state["db_path"] = st.session_state["db_input"] = db
+        st.session_state["db_path"] = db
         for k in FILTER_KEYS:
             st.session_state.pop(k, None)
     pending = st.session_state.pop("_pending", None)
@@ -116,17 +144,24 @@ def _select(label: str, key: str, options: list[str]) -> None:
 
 def sidebar() -> None:
     """Draw the store picker and the filters (narrative, camp, scheme, segment, sponsor, channel, dates)."""
-    st.sidebar.text_input("Store (DuckDB file)", key="db_input", on_change=_on_db_input,
-                          help="A store written by `bubblelens`; or upload a file on the Upload page.")
+    stores = configured_stores()
+    path = db_path()
+    labels = list(stores)
+    current = next((k for k, v in stores.items() if v == path), None)
+    if labels:
+        if st.session_state.get("db_pick") not in labels or (current and st.session_state.get("db_pick") != current):
+            st.session_state["db_pick"] = current or labels[0]
+        st.sidebar.selectbox("Store", labels, key="db_pick", on_change=_on_db_pick,
+                             help="The stores this app serves (BUBBLELENS_STORES), or upload a file on the "
+                                  "Upload page.")
     if st.session_state.get("db_error"):
         st.sidebar.error(st.session_state["db_error"])
-    path = db_path()
     if not path or not Path(path).is_file():
         return
     try:
         opts = data.query("filter_options")
-    except Exception as e:  # a broken or locked store: say so, draw no filters
-        st.sidebar.error(f"Cannot read {path}: {e}")
+    except Exception:  # a broken or locked store: say so (no path, no traceback), draw no filters
+        st.sidebar.error("This store cannot be read (not a BubbleLens store, or in use by a writer).")
         return
     st.sidebar.caption(f"Reading `{Path(path).name}`")
     st.sidebar.subheader("Filters")
@@ -170,7 +205,7 @@ def require_store() -> str:
     """The open store's path; otherwise say how to open one and stop the page."""
     path = db_path()
     if not path or not Path(path).is_file():
-        st.info("No store open. Start with `streamlit run app.py -- --db PATH`, set `BUBBLELENS_DB`, type a "
-                "path in the sidebar, or upload a file on the **Upload** page.")
+        st.info("No store open. Start with `bubblelens app --db PATH` (or `streamlit run app.py -- --db PATH`), "
+                "set `BUBBLELENS_DB` or `BUBBLELENS_STORES`, or upload a file on the **Upload** page.")
         st.stop()
     return path

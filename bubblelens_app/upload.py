@@ -18,6 +18,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from bubblelens.present.safe import public_error
+
 from . import data, state
 
 __all__ = ["FORMAT_CHOICES", "max_upload_mb", "render", "run_pipeline"]
@@ -111,7 +113,7 @@ def _mapping_form(raw: bytes) -> list[str] | None:
     try:
         head = pd.read_csv(io.BytesIO(raw), nrows=5, dtype=str, encoding_errors="replace")
     except Exception as e:
-        st.error(f"Cannot read this file as CSV: {e}")
+        st.error(f"Cannot read this file as CSV: {public_error(e)}")
         return None
     cols = [str(c) for c in head.columns]
     try:
@@ -171,7 +173,7 @@ def render() -> None:
         lines = run_pipeline(src, store_path, format=fmt, map_pairs=pairs,
                              progress=lambda f, what: _step(bar, f, what))
     except Exception as e:
-        st.error(f"The pipeline stopped: {e}")
+        st.error(f"The pipeline stopped: {public_error(e)}")
         return
     for line in lines:
         st.write(line)

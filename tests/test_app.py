@@ -8,6 +8,7 @@ the real pipeline builds from ``data/fixtures``.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import duckdb
@@ -152,15 +153,24 @@ def test_methods_lists_every_run(app: AppTest, store: str) -> None:
     assert len(manifest) == n_runs and set(manifest["stage"]) >= {"ingest", "classify", "segment"}
 
 
-def test_sidebar_refuses_another_sessions_upload(app: AppTest, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_sidebar_offers_only_configured_stores_by_name(app: AppTest, store: str, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     import tempfile
 
     other = Path(tempfile.mkdtemp(prefix="bubblelens-upload-")) / "upload.duckdb"
     other.write_bytes(b"")
+    spare = tmp_path / "spare.duckdb"
+    spare.write_bytes(b"not a store")
+    monkeypatch.setenv("BUBBLELENS_STORES", f"{tmp_path}{os.pathsep}{other}")
     at = goto(app, "overview")
-    at.sidebar.text_input(key="db_input").input(str(other)).run()
-    assert any("another session" in e.value for e in at.sidebar.error)
-    assert at.session_state["db_path"] != str(other)
+    assert not at.sidebar.text_input, "the store is chosen, never typed"
+    pick = at.sidebar.selectbox(key="db_pick")
+    assert set(pick.options) == {Path(store).name, "spare.duckdb"}  # another session's upload is not offered
+    assert not any("/" in o for o in pick.options)
+    pick.set_value("spare.duckdb").run()
+    assert at.session_state["db_path"] == str(spare)
+    shown = " ".join(e.value for e in at.sidebar.error)
+    assert "cannot be read" in shown and str(tmp_path) not in shown and not at.exception
 
 
 def test_upload_pipeline_and_size_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

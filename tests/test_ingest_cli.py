@@ -22,7 +22,7 @@ def test_ingest_fixtures_then_stats_json(tmp_path, fixtures_dir):
                                              "panel.csv", "exposures.csv")]
     r = _run("ingest", *files, "--db", db)
     assert r.exit_code == 0, r.output
-    assert "messages.csv [table, messages]: 800 read, 800 kept" in r.output
+    assert "messages.csv [table, messages]: 800 read = 800 kept" in r.output
     assert "store: 900 messages" in r.output
     r = _run("stats", "--db", db, "--json")
     stats = json.loads(r.output)
@@ -48,7 +48,7 @@ def test_rejects_do_not_fail_but_strict_does(tmp_path):
                     '{"lower_bound": "-3"}, "page_id": "1"}\n')
     db = str(tmp_path / "s.duckdb")
     r = _run("ingest", str(path), "--db", db)
-    assert r.exit_code == 0 and "1 kept (1 added, 0 updated, 0 skipped), 1 rejected" in r.output
+    assert r.exit_code == 0 and "2 read = 1 kept (1 added, 0 updated, 0 unchanged) + 1 rejected + 0 duplicate" in r.output
     strict_db = str(tmp_path / "strict.duckdb")
     r = _run("ingest", str(path), "--db", strict_db, "--strict")
     assert r.exit_code == 1 and "--strict" in r.output

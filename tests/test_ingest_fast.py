@@ -137,15 +137,18 @@ def test_line_numbers_never_slip(tmp_path, monkeypatch, pieces, edit):
     assert broken in [r.line for r in fast.rejects]
 
 
-def test_invalid_utf8_in_a_later_piece_reads_the_file_as_cp1252(tmp_path, pieces):
+def test_invalid_utf8_in_a_later_piece_rejects_that_line_only(tmp_path, pieces):
     lines = _lines(tmp_path / "ads.jsonl", 80, seed=14)
     data = ("\n".join(lines) + "\n").encode("utf-8")
     cut = data.rindex(b"S\xc3\xa9curit\xc3\xa9") if b"S\xc3\xa9curit\xc3\xa9" in data else data.rindex(b"\xc3\xa9")
     path = tmp_path / "ads.jsonl"
     path.write_bytes(data[:cut] + b"\xe9" + data[cut + 2:])  # one é in cp1252, near the end
-    with pytest.warns(UserWarning, match="not UTF-8"):
+    with pytest.warns(UserWarning, match="not valid UTF-8"):
         _, batch = read_batch(path)
-    assert not batch.arrow and (batch.rows_read, batch.kept) == (80, 80)
+    bad_line = data[:cut].count(b"\n") + 1
+    assert not batch.arrow and (batch.rows_read, batch.kept) == (80, 79)
+    assert [(r.line, r.field) for r in batch.rejects] == [(bad_line, "(encoding)")]
+    assert "0xE9" in batch.rejects[0].reason
 
 
 def _store_rows(store: Store) -> dict[str, list]:

@@ -85,10 +85,11 @@ def test_map_pairs_semicolon_csv_and_constants(tmp_store, tmp_path):
                     "3;Rendez-vous au marché;Comité B;demain\n", encoding="utf-8")
     f = ingest_paths(tmp_store, [path], map_pairs=["id=numero", "text=texte", "sponsor=expediteur",
                                                    "date=quand"]).files[0]
-    assert (f.rows_read, f.kept, f.rejected) == (3, 2, 1)
-    assert _q(tmp_store, "SELECT line, field FROM rejects") == [(4, "date")]
-    assert _q(tmp_store, "SELECT message_id, has_text, flags FROM messages ORDER BY 1") == [
-        ("1", True, []), ("2", False, ["no_text"])]
+    # an unreadable optional field (the date "demain") is left empty and counted, the message kept
+    assert (f.rows_read, f.kept, f.rejected) == (3, 3, 0)
+    assert any(w.startswith("date: 1 value(s) unreadable, left empty (first: line 4") for w in f.warnings)
+    assert _q(tmp_store, "SELECT message_id, has_text, flags, date_start IS NULL FROM messages ORDER BY 1") == [
+        ("1", True, [], False), ("2", False, ["no_text"], False), ("3", True, [], True)]
 
 
 def test_mapping_file_join_first_value(tmp_store, tmp_path):
@@ -103,11 +104,13 @@ def test_mapping_file_join_first_value(tmp_store, tmp_path):
         [1, 2],
     ]) + "\n")
     f = ingest_paths(tmp_store, [path], mapping=mapping).files[0]
-    assert (f.rows_read, f.kept, f.rejected) == (4, 2, 2)
+    assert (f.rows_read, f.kept, f.rejected) == (4, 3, 1)
     assert _q(tmp_store, "SELECT message_id, text, impressions_lower, impressions_upper, channel FROM messages "
                          "ORDER BY 1") == [("1", "Retraites", 1200, 1200, "email"),
-                                           ("2", "Écoles\n\nNos écoles ferment.", 50, 50, "email")]
-    assert sorted(_q(tmp_store, "SELECT line, field FROM rejects")) == [(3, "impressions"), (4, "(row)")]
+                                           ("2", "Écoles\n\nNos écoles ferment.", 50, 50, "email"),
+                                           ("3", "Impôts\n\nBaisse", None, None, "email")]
+    assert sorted(_q(tmp_store, "SELECT line, field FROM rejects")) == [(4, "(row)")]
+    assert any(w.startswith("impressions: 1 value(s) unreadable") for w in f.warnings)
 
 
 def test_parquet_and_no_id_gives_a_content_id(tmp_store, tmp_path):
@@ -160,9 +163,10 @@ def test_targeting_audiences_keep_their_ids(tmp_store, tmp_path):
 def test_ira_ads_as_messages(tmp_store, shared_data):
     path = shared_data / "ira_ads/ira_ads.csv"
     f = ingest_paths(tmp_store, [path], mapping=REPO / "mappings/ira_ads.messages.yaml").files[0]
-    assert (f.rows_read, f.kept, f.rejected) == (3517, 3509, 8)
-    # OCR damage: rejects (dates beyond repair) or flagged repairs, never a crash
-    assert dict(_q(tmp_store, "SELECT field, count(*) FROM rejects GROUP BY 1")) == {"date": 6, "date_stop": 2}
+    assert (f.rows_read, f.kept, f.rejected) == (3517, 3517, 0)
+    # OCR damage: dates beyond repair are left empty and counted (the ad is kept), or flagged repairs
+    warned = {w.split(":")[0]: int(w.split(":")[1].split()[0]) for w in f.warnings if "unreadable" in w}
+    assert warned == {"date": 6, "date_stop": 3}  # one ad has both dates beyond repair
     flags = dict(_q(tmp_store, "SELECT f, count(*) FROM (SELECT unnest(flags) f FROM messages) GROUP BY 1"))
     assert flags["no_text"] == 43 and flags["ocr_repaired:spend"] == 17
     assert _q(tmp_store, "SELECT DISTINCT currency FROM messages ORDER BY 1") == [("RUB",), ("USD",)]

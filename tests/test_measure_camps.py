@@ -156,5 +156,5 @@ def test_refusals_name_their_real_cause(tmp_path: Path) -> None:
         store.con.execute("INSERT INTO segment_members VALUES ('interests', ?, 'c0', 1.0, true)", [f"a{i}"])
     store.con.execute("INSERT INTO segments VALUES ('interests', 'c0', 'Cooking', 12, NULL, NULL, false, true, "
                       "'{}', 'r')")
-    with pytest.raises(MeasureError, match="no exposure links the audiences of 'interests'.*--kind exposures"):
+    with pytest.raises(MeasureError, match=r"no exposure links the audiences of 'interests'.*--kind exposures"):
         measure_store(store, scheme="interests", n_boot=10, n_perm=0)

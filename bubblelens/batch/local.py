@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from ..errors import ScoreError
 from .manifest import Manifest, fingerprint_input
-from .readers import detect_format, iter_chunks
+from .readers import Rejected, detect_format, iter_chunks
 from .scorer import ScorerFactory, ScorerLike, ScoreSettings, score_chunk
 
 __all__ = ["ScoreResult", "merge_parts", "part_name", "prepare_output", "run_local"]
@@ -44,6 +44,8 @@ class ScoreResult:
     seconds: float = 0.0
     engine: str = "local"
     timings: dict[str, float] = field(default_factory=dict)
+    #: Input lines (or files of a folder) not scored, with their reasons (as ``ingest`` rejects them).
+    rejects: list[Rejected] = field(default_factory=list)
 
 
 def part_name(index: int) -> str:
@@ -141,7 +143,7 @@ def run_local(input: str | Path, out: str | Path, *, settings: ScoreSettings,
     t_score = 0.0
     if not manifest.complete:
         manifest.save(work)
-        for chunk in iter_chunks(input, chunk_size=settings.chunk_size, fmt=fmt):
+        for chunk in iter_chunks(input, chunk_size=settings.chunk_size, fmt=fmt, rejects=result.rejects):
             key = str(chunk.index)
             part = work / part_name(chunk.index)
             if key in manifest.chunks and part.exists():

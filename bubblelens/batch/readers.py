@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from ..errors import ScoreError
 
-__all__ = ["Chunk", "detect_format", "input_files", "iter_chunks", "iter_frames", "meta_ad_row"]
+__all__ = ["Chunk", "Rejected", "detect_format", "input_files", "iter_chunks", "iter_frames", "meta_ad_row"]
 
 FORMATS = ("parquet", "csv", "jsonl", "meta")
 _SUFFIX = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
@@ -124,7 +124,7 @@ def _records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame.from_records(records)
 
 
-def _read_parquet(f: Path) -> Iterator[pd.DataFrame]:
+def _read_parquet(f: Path, rejects: list[Rejected] | None = None) -> Iterator[pd.DataFrame]:
     try:
         pf = pq.ParquetFile(f)
     except (pa.ArrowInvalid, OSError) as e:
@@ -133,7 +133,7 @@ def _read_parquet(f: Path) -> Iterator[pd.DataFrame]:
         yield batch.to_pandas()
 
 
-def _read_csv(f: Path) -> Iterator[pd.DataFrame]:
+def _read_csv(f: Path, rejects: list[Rejected] | None = None) -> Iterator[pd.DataFrame]:
     # Every column as a string (ids "as given", leading zeros kept); quoted newlines allowed; the
     # reader skips a UTF-8 BOM. The Ray engine reads with the same options.
     try:
@@ -153,18 +153,35 @@ def csv_convert_options(f: Path) -> pacsv.ConvertOptions:
                                 quoted_strings_can_be_null=False)
 
 
-def _read_jsonl(f: Path) -> Iterator[pd.DataFrame]:
+@dataclass(frozen=True)
+class Rejected:
+    """An input line (or file, line 0) that was not scored, and why: as ``bubblelens ingest`` rejects it."""
+
+    file: str
+    line: int
+    reason: str
+
+
+def _read_jsonl(f: Path, rejects: list[Rejected] | None = None) -> Iterator[pd.DataFrame]:
+    """JSON objects, one per line; a line that is not one (invalid JSON, not UTF-8, a NUL, beyond the
+    limits of ``ingest.jsonio``, not an object) is rejected and the rest goes on (without
+    ``rejects``, the first such line raises)."""
+    from ..ingest.jsonio import JsonProblem, load_line
+
     records: list[dict[str, Any]] = []
-    with f.open(encoding="utf-8-sig") as fh:
+    with f.open(encoding="utf-8-sig", errors="surrogateescape", newline="\n") as fh:
         for lineno, line in enumerate(fh, 1):
-            if not line.strip():
+            s = line.strip().lstrip("\ufeff")
+            if not s:
                 continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ScoreError(f"{f}, line {lineno}: not JSON ({e.msg})") from e
-            if not isinstance(rec, dict):
-                raise ScoreError(f"{f}, line {lineno}: expected one JSON object per line")
+            rec = load_line(s)
+            reason = rec.reason if isinstance(rec, JsonProblem) else \
+                None if isinstance(rec, dict) else "expected one JSON object per line"
+            if reason is not None:
+                if rejects is None:
+                    raise ScoreError(f"{f}, line {lineno}: {reason}")
+                rejects.append(Rejected(f.name, lineno, reason))
+                continue
             records.append(rec)
             if len(records) >= _BLOCK_ROWS:
                 yield _records_frame(records)
@@ -173,7 +190,7 @@ def _read_jsonl(f: Path) -> Iterator[pd.DataFrame]:
         yield _records_frame(records)
 
 
-def _read_meta(f: Path) -> Iterator[pd.DataFrame]:
+def _read_meta(f: Path, rejects: list[Rejected] | None = None) -> Iterator[pd.DataFrame]:
     try:
         doc = json.loads(f.read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError as e:
@@ -186,23 +203,45 @@ def _read_meta(f: Path) -> Iterator[pd.DataFrame]:
 _READERS = {"parquet": _read_parquet, "csv": _read_csv, "jsonl": _read_jsonl, "meta": _read_meta}
 
 
-def iter_frames(path: str | Path, *, fmt: str | None = None) -> Iterator[pd.DataFrame]:
-    """Stream an input (file or folder) as pandas frames of any size, in file and row order."""
+def iter_frames(path: str | Path, *, fmt: str | None = None,
+                rejects: list[Rejected] | None = None) -> Iterator[pd.DataFrame]:
+    """Stream an input (file or folder) as pandas frames of any size, in file and row order.
+
+    With ``rejects``, bad JSON Lines are listed there and skipped, and so is a file of a folder that
+    cannot be read at all (line 0; only before any of its rows was given): the rest goes on."""
     fmt = fmt or detect_format(path)
     if fmt not in _READERS:
         raise ScoreError(f"unknown input format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    for f in input_files(path):
-        yield from _READERS[fmt](f)
+    files = input_files(path)
+    for f in files:
+        if rejects is None or len(files) == 1:
+            yield from _READERS[fmt](f, rejects)
+            continue
+        it = _READERS[fmt](f, rejects)
+        started = False
+        while True:
+            try:
+                frame = next(it)
+            except StopIteration:
+                break
+            except (ScoreError, UnicodeDecodeError) as e:
+                if started:
+                    raise
+                rejects.append(Rejected(f.name, 0, str(e)))
+                break
+            started = True
+            yield frame
 
 
-def iter_chunks(path: str | Path, *, chunk_size: int, fmt: str | None = None) -> Iterator[Chunk]:
+def iter_chunks(path: str | Path, *, chunk_size: int, fmt: str | None = None,
+                rejects: list[Rejected] | None = None) -> Iterator[Chunk]:
     """Stream an input as :class:`Chunk` s of exactly ``chunk_size`` rows (the last one may be shorter)."""
     if chunk_size < 1:
         raise ScoreError(f"chunk size must be at least 1, got {chunk_size}")
     pending: list[pd.DataFrame] = []
     n_pending = 0
     index = 0
-    for frame in iter_frames(path, fmt=fmt):
+    for frame in iter_frames(path, fmt=fmt, rejects=rejects):
         pending.append(frame)
         n_pending += len(frame)
         while n_pending >= chunk_size:

@@ -137,6 +137,8 @@ def _topk_json(v: Any) -> str:
         return v
     if isinstance(v, np.ndarray):
         v = v.tolist()
+    if not isinstance(v, list | tuple):  # a message without text: no narrative, no top-k (None, NaN, NA)
+        return "[]"
     return json.dumps([[str(a), float(b)] for a, b in (v or [])])
 
 

@@ -40,11 +40,11 @@ from .ingest import ingest, stats  # noqa: E402
 from .measure import measure  # noqa: E402
 from .regions import regions  # noqa: E402
 from .report import report  # noqa: E402
-from .run import demo, run  # noqa: E402
+from .run import app, demo, run  # noqa: E402
 from .score import score  # noqa: E402
 from .segment import discover, narratives, segment  # noqa: E402
 from .targeting import targeting  # noqa: E402
 
 for _command in (fetch, ingest, stats, classify, train, evaluate, segment, discover, narratives, measure,
-                 report, score, run, demo, targeting, regions):
+                 report, score, run, demo, app, targeting, regions):
     main.add_command(_command)

@@ -16,11 +16,41 @@ from ..pipeline import FIXTURE_INPUTS, PipelineResult, fixtures_dir, run_pipelin
 from ..store import Store
 from .options import CODEBOOK, DB, ENCODER, SPONSORS
 
-__all__ = ["demo", "run"]
+__all__ = ["LOOPBACK", "app", "app_command", "demo", "run"]
+
+#: Addresses that serve this machine only (the default: the app can upload files and write a codebook).
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def app_command(db: str | Path, *, port: int = 8501, host: str = "127.0.0.1") -> tuple[list[str], dict[str, str]]:
+    """The command and environment that serve the Streamlit app on ``db`` at ``host:port``
+    (``127.0.0.1`` by default: this machine only)."""
+    app_py = fixtures_dir().parents[1] / "app.py"
+    env = {**os.environ, "BUBBLELENS_DB": str(Path(db).resolve())}
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app_py), "--server.headless", "true",
+           "--server.address", host, "--server.port", str(port), "--browser.gatherUsageStats", "false",
+           "--client.showErrorDetails", "none", "--client.disableDataExport", "true"]
+    return cmd, env
+
+
+def _serve(db: str, port: int, host: str) -> None:
+    if host not in LOOPBACK:
+        click.echo(f"warning: serving on {host}: anyone who can reach this machine can read the store, upload "
+                   "files and write a codebook. Use the default 127.0.0.1 unless you mean it.", err=True)
+    shown = host if host not in ("0.0.0.0", "::") else "localhost"
+    click.echo(f"\nBubbleLens app: http://{shown}:{port}  (Ctrl-C to stop)")
+    cmd, env = app_command(db, port=port, host=host)
+    with contextlib.suppress(KeyboardInterrupt):
+        subprocess.run(cmd, env=env, check=False)
+
+
+_HOST = click.option("--host", default="127.0.0.1", show_default=True,
+                     help="Address the app listens on; anything but 127.0.0.1 opens it to the network.")
 
 
 def _summary(store: Store, res: PipelineResult) -> dict[str, Any]:
-    out: dict[str, Any] = {"store": store.path, "counts": store.stats(), "stages": res.stages}
+    out: dict[str, Any] = {"store": store.path, "counts": store.stats(), "stages": res.stages,
+                           "file_errors": res.file_errors}
     out["segments"] = {}
     for name, m in res.measures.items():
         segs = sorted(m.get("segments", []), key=lambda s: s["cross_cutting"]["value"])
@@ -35,6 +65,8 @@ def _summary(store: Store, res: PipelineResult) -> dict[str, Any]:
 
 def _print_summary(summary: dict[str, Any]) -> None:
     c = summary["counts"]
+    for err in summary.get("file_errors", []):
+        click.echo(f"not read: {err}", err=True)
     click.echo(f"\nStore {summary['store']}: {c['messages']} messages, {c['deliveries']} deliveries, "
                f"{c['targeting']} targeting rows, {c['audiences']} audiences, {c['exposures']} exposures, "
                f"{c['rejects']} rejects, {c['scores']} scores, {c['segments']} segments")
@@ -76,8 +108,9 @@ def run(paths: tuple[str, ...], db: str, encoder: str, codebook: str | None, spo
 @click.option("--app/--no-app", default=True, show_default=True,
               help="Open the Streamlit app on the store afterwards.")
 @click.option("--port", default=8501, show_default=True, help="Port of the app.")
+@_HOST
 def demo(db: str, encoder: str, codebook: str | None, sponsors: str | None, n_boot: int, seed: int,
-         as_json: bool, app: bool, port: int) -> None:
+         as_json: bool, app: bool, port: int, host: str) -> None:
     """Run the whole pipeline on the bundled fixtures (data/fixtures), print a summary, open the app.
 
     The fixtures' sponsor table (``sponsors.csv``: the pages a newsroom has attributed) joins the codebook
@@ -95,12 +128,15 @@ def demo(db: str, encoder: str, codebook: str | None, sponsors: str | None, n_bo
         click.echo(json.dumps(summary, indent=2, default=str))
     else:
         _print_summary(summary)
-    app_py = fx.parents[1] / "app.py"
-    if not app or not app_py.exists():
+    if not app or not (fx.parents[1] / "app.py").exists():
         return
-    click.echo(f"\nBubbleLens app: http://localhost:{port}  (Ctrl-C to stop)")
-    env = {**os.environ, "BUBBLELENS_DB": str(Path(db).resolve())}
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app_py), "--server.headless", "true",
-           "--server.port", str(port), "--browser.gatherUsageStats", "false"]
-    with contextlib.suppress(KeyboardInterrupt):
-        subprocess.run(cmd, env=env, check=False)
+    _serve(db, port, host)
+
+
+@click.command("app")
+@DB
+@click.option("--port", default=8501, show_default=True, help="Port of the app.")
+@_HOST
+def app(db: str, port: int, host: str) -> None:
+    """Serve the Streamlit app on the store --db (on 127.0.0.1: this machine only, unless --host)."""
+    _serve(db, port, host)

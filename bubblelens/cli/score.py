@@ -47,3 +47,10 @@ def score(input: Path, out: Path, text_column: str, id_column: str | None, spons
     rate = res.rows / res.seconds if res.seconds > 0 and res.chunks_scored else 0.0
     click.echo(f"{res.rows} rows → {res.out} ({res.engine}; {res.chunks_scored} chunks scored, "
                f"{res.chunks_skipped} already done; {res.seconds:.1f} s, {rate:.0f} msg/s)")
+    rejects = getattr(res, "rejects", [])
+    if rejects:
+        click.echo(f"{len(rejects):,} line(s) or file(s) rejected, not scored:", err=True)
+        for r in rejects[:20]:
+            click.echo(f"  {r.file}" + (f", line {r.line}" if r.line else "") + f": {r.reason}", err=True)
+        if len(rejects) > 20:
+            click.echo(f"  ... and {len(rejects) - 20:,} more", err=True)

@@ -26,6 +26,7 @@ from .google import read_google
 from .mapping import Mapping, load_mapping
 from .meta_api import read_meta_api
 from .meta_report import read_meta_report
+from .salt import salt_for
 from .table import read_table, sibling_mapping
 from .targeting import TARGETING, ingest_targeting, is_targeting_file
 from .text import DecodedFile, read_file
@@ -57,6 +58,14 @@ class FileReport:
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
+    #: Rows that repeat the key of another line of the file (in ``kept`` and ``skipped``; the last
+    #: line of a key wins; the warnings name their lines).
+    duplicates: int = 0
+
+    @property
+    def distinct(self) -> int:
+        """Rows kept once each: rows read = distinct + duplicates + rejected."""
+        return self.kept - self.duplicates
 
 
 @dataclass
@@ -110,23 +119,24 @@ def _resolve_mapping(path: Path, kind: str | None, mapping: Mapping | str | Path
             if kind is not None and m.kind != kind:
                 m = None
     if map_pairs:
-        m = (m or Mapping(kind=kind or "messages")).with_pairs(list(map_pairs))
+        m = (m or Mapping(kind=kind or "messages", guess=True)).with_pairs(list(map_pairs))
     return m
 
 
 def read_batch(path: str | Path, *, format: str | None = None, kind: str | None = None,
                audience_type: str | None = None, mapping: Mapping | str | Path | None = None,
-               map_pairs: Sequence[str] = (), salt: str = "") -> tuple[DecodedFile, Batch]:
+               map_pairs: Sequence[str] = (), salt: str = "", dayfirst: bool | None = None,
+               textless: bool = False) -> tuple[DecodedFile, Batch]:
     """Read one file into a :class:`~bubblelens.ingest.writer.Batch` (nothing is written)."""
     p = Path(path)
     src = read_file(p)
     return src, _read_src(src, p, format=format, kind=kind, audience_type=audience_type, mapping=mapping,
-                          map_pairs=map_pairs, salt=salt)
+                          map_pairs=map_pairs, salt=salt, dayfirst=dayfirst, textless=textless)
 
 
 def _read_src(src: DecodedFile, p: Path, *, format: str | None, kind: str | None, audience_type: str | None,
               mapping: Mapping | str | Path | None, map_pairs: Sequence[str], salt: str,
-              stream: bool = False) -> Batch:
+              stream: bool = False, dayfirst: bool | None = None, textless: bool = False) -> Batch:
     """:func:`read_batch` of a file read already; ``stream``: a large Meta JSON Lines file comes as
     pieces still being parsed (:attr:`Batch.stream`), for :func:`write_batch` to store as they come."""
     fmt = format or detect_format(src)
@@ -138,7 +148,7 @@ def _read_src(src: DecodedFile, p: Path, *, format: str | None, kind: str | None
     if fmt == "table":
         m = _resolve_mapping(p, kind, mapping, map_pairs)
         batch = read_table(src, kind=kind or (m.kind if m else "messages"), mapping=m,
-                           audience_type=audience_type, salt=salt)
+                           audience_type=audience_type, salt=salt, dayfirst=dayfirst, textless=textless)
     else:
         if kind not in (None, "messages"):
             raise IngestError(f"{p.name} is a {fmt} file: it holds messages, not {kind}")
@@ -160,7 +170,8 @@ def _refuse_rejects(path: str | Path) -> Callable[[Batch], None]:
 def ingest_file(store: Store, path: str | Path, *, run_id: str, format: str | None = None,
                 kind: str | None = None, audience_type: str | None = None,
                 mapping: Mapping | str | Path | None = None, map_pairs: Sequence[str] = (),
-                strict: bool = False) -> FileReport:
+                strict: bool = False, dayfirst: bool | None = None, textless: bool = False,
+                salt: str | None = None) -> FileReport:
     """Read and write one file in one transaction. Raises :class:`IngestError` (one sentence) when
     the file cannot be read, and with ``strict`` when any row was rejected (nothing is written).
 
@@ -171,7 +182,9 @@ def ingest_file(store: Store, path: str | Path, *, run_id: str, format: str | No
     p = Path(path)
     src = read_file(p)
     opts: dict[str, Any] = {"format": format, "kind": kind, "audience_type": audience_type, "mapping": mapping,
-                            "map_pairs": map_pairs, "salt": store.salt}
+                            "map_pairs": map_pairs, "salt": salt if salt is not None else salt_for(store),
+                            "dayfirst": dayfirst,
+                            "textless": textless}
     check = _refuse_rejects(path) if strict else None
     batch = _read_src(src, p, stream=True, **opts)
     try:
@@ -183,6 +196,8 @@ def ingest_file(store: Store, path: str | Path, *, run_id: str, format: str | No
                      warnings=list(batch.warnings))
     rep.kept, rep.rejected, rep.added = res.kept, res.rejected, res.added
     rep.updated, rep.skipped, rep.written = res.updated, res.skipped, res.written
+    rep.duplicates = res.duplicates
+    rep.warnings.extend(res.notes)
     rep.seconds = time.perf_counter() - t0
     return rep
 
@@ -204,16 +219,19 @@ def _ingest_targeting(store: Store, paths: list[Path], run_id: str, strict: bool
 def ingest_paths(store: Store, paths: Iterable[str | Path], *, format: str | None = None,
                  kind: str | None = None, audience_type: str | None = None,
                  mapping: Mapping | str | Path | None = None, map_pairs: Sequence[str] = (),
-                 strict: bool = False) -> IngestReport:
+                 strict: bool = False, dayfirst: bool | None = None, textless: bool = False,
+                 salt_file: str | Path | None = None) -> IngestReport:
     """Ingest files and folders, one transaction per file; a file that fails is reported, not fatal.
 
     ``kind`` defaults to the mapping's kind (else messages); ``audience_type`` to the mapping's (else
     person: ids hashed). ``mapping`` is a :class:`Mapping` or a YAML path; without one, a
-    ``NAME.mapping.yaml`` beside ``NAME.csv`` is used, else columns named like the fields."""
+    ``NAME.mapping.yaml`` beside ``NAME.csv`` is used, else columns named like the fields.
+    ``salt_file``: the salt of person ids kept outside the store (see :mod:`.salt`)."""
     run_id = f"ingest-{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
     started = datetime.now(UTC).replace(tzinfo=None)
     report = IngestReport(run_id)
     files = expand_paths(paths)
+    salt = salt_for(store, salt_file)
     targeting = [p for p in files if format == TARGETING or (format is None and is_targeting_file(p))]
     if targeting:  # pages and criteria tables are read together (bubblelens.ingest.targeting)
         files = [p for p in files if p not in targeting]
@@ -222,13 +240,14 @@ def ingest_paths(store: Store, paths: Iterable[str | Path], *, format: str | Non
         try:
             rep = ingest_file(store, p, run_id=run_id, format=format, kind=kind,
                               audience_type=audience_type, mapping=mapping, map_pairs=map_pairs,
-                              strict=strict)
+                              strict=strict, dayfirst=dayfirst, textless=textless, salt=salt)
         except IngestError as e:
             rep = FileReport(str(p), error=str(e))
         report.files.append(rep)
     params: dict[str, Any] = {"format": format, "kind": kind, "audience_type": audience_type,
                               "mapping": str(mapping) if mapping is not None else None,
-                              "map": list(map_pairs), "strict": strict}
+                              "map": list(map_pairs), "strict": strict, "dayfirst": dayfirst,
+                              "textless": textless}
     with store.transaction():
         store.record_run(
             run_id, "ingest", status="ok" if not report.nothing_read else "nothing-read",

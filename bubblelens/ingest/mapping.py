@@ -13,7 +13,9 @@ A mapping file (YAML) looks like::
       attr.age_band: age                     # audiences: any declared attribute
     deliveries: {wide_prefix: "reg_", dimension: region, value: share}
 
-``--map FIELD=COLUMN`` on the command line adds to (or overrides) ``fields``.
+``--map FIELD=COLUMN`` on the command line adds to (or overrides) ``fields``; without a mapping file,
+it adds to the columns guessed by name. ``region.CELL: COLUMN`` (also ``age.``, ``gender.``,
+``country.``) maps one delivery column of any name, e.g. ``--map region.Bayern=BY``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ from ..errors import SchemaError
 __all__ = ["FIELDS", "FieldSpec", "Mapping", "guess_mapping", "load_mapping"]
 
 KINDS = ("messages", "audiences", "exposures")
+#: Messages: a field ``DIMENSION.CELL`` maps one delivery column, whatever its name (``region.Bayern:
+#: BY``), beside or instead of ``deliveries.wide_prefix``.
+WIDE_DIMENSIONS = ("region", "age", "gender", "country")
 AUDIENCE_TYPES = ("person", "targeting", "page")
 #: Canonical fields per kind. ``impressions`` / ``spend`` fill both bounds of an exact figure;
 #: ``date`` is the start date, ``date_stop`` the end.
@@ -86,6 +91,8 @@ class Mapping:
     wide_dimension: str = "region"
     wide_value: str = "share"
     source: str = "(command line)"
+    #: True for a mapping of ``--map`` pairs only: they add to the columns guessed by name.
+    guess: bool = False
 
     def validate(self) -> Mapping:
         if self.kind not in KINDS:
@@ -95,8 +102,11 @@ class Mapping:
             raise SchemaError(f"audience_type must be one of {', '.join(AUDIENCE_TYPES)}",
                               file=self.source, field="audience_type")
         for f in self.fields:
-            if f not in FIELDS[self.kind] and not (self.kind == "audiences" and f.startswith("attr.")):
-                allowed = ", ".join(FIELDS[self.kind]) + (", attr.NAME" if self.kind == "audiences" else "")
+            wide = self.kind == "messages" and f.partition(".")[0] in WIDE_DIMENSIONS and f.partition(".")[2]
+            if f not in FIELDS[self.kind] and not (self.kind == "audiences" and f.startswith("attr.")) and not wide:
+                allowed = ", ".join(FIELDS[self.kind]) + (", attr.NAME" if self.kind == "audiences" else
+                                                          ", region.CELL, age.CELL, gender.CELL, country.CELL"
+                                                          if self.kind == "messages" else "")
                 raise SchemaError(f"unknown field for {self.kind} (fields: {allowed})", file=self.source,
                                   field=f)
         if self.wide_value not in ("share", "count"):

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import FormatError
 from ..store import text_hash
-from .jsonio import JsonProblem, iter_json_records
+from .jsonio import JsonProblem, iter_json_records, load_line
 from .meta_fast import open_stream, read_fast
 from .ranges import parse_count, parse_date, parse_range
 from .text import DecodedFile
@@ -88,11 +88,17 @@ def _strings(ad: dict[str, Any], new: str, old: str) -> list[str]:
     raise BadField(key, f"expected a string or a list of strings, got {type(v).__name__}")
 
 
+_CONTROL = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def _join_text(parts: list[str]) -> str:
-    """De-duplicated join, order kept: bodies, then link titles, then descriptions."""
+    """De-duplicated join, order kept: bodies, then link titles, then descriptions. Control
+    characters other than tab and line ends are dropped (they only hide text)."""
     seen: set[str] = set()
     out: list[str] = []
     for p in parts:
+        if _CONTROL.search(p):
+            p = _CONTROL.sub("", p)
         t = unicodedata.normalize("NFC", p.replace("\xa0", " ")).strip()
         if t and t not in seen:
             seen.add(t)
@@ -203,6 +209,13 @@ def _sponsor(ad: dict[str, Any]) -> str | None:
     return str(s) if s else None
 
 
+def _optstr(ad: dict[str, Any], key: str) -> str | None:
+    v = ad.get(key)
+    if v is None or isinstance(v, str):
+        return v
+    raise BadField(key, f"expected a string, got {type(v).__name__}")
+
+
 def _idstr(v: Any, key: str) -> str | None:
     if v is None or v == "":
         return None
@@ -260,6 +273,7 @@ def _add_ad(ad: dict[str, Any], line: int, batch: Batch, src: DecodedFile, *, ch
     if languages is not None and not (isinstance(languages, list)
                                       and all(isinstance(x, str) for x in languages)):
         raise BadField("languages", "expected a list of strings")
+    page_name, currency = _optstr(ad, "page_name"), _optstr(ad, "currency")
     extra = {k: v for k, v in ad.items() if k not in _KNOWN}
     if "beneficiary_payers" in ad:
         extra["beneficiary_payers"] = ad["beneficiary_payers"]
@@ -274,12 +288,12 @@ def _add_ad(ad: dict[str, Any], line: int, batch: Batch, src: DecodedFile, *, ch
         source_sha256=src.sha256, text=text or None, text_hash=text_hash(text) if text else None,
         has_text=bool(text), bodies=bodies, link_titles=titles, link_descriptions=descs,
         link_captions=caps, sponsor=_sponsor(ad), sponsor_id=_idstr(ad.get("page_id"), "page_id"),
-        page_name=ad.get("page_name"), channel=channel, platforms=platforms,
+        page_name=page_name, channel=channel, platforms=platforms,
         date_start=start, date_stop=stop, created_at=created,
         url=strip_token(url) if url else None, lang=languages[0] if languages else None,
         languages=languages, impressions_lower=imp_lo, impressions_upper=imp_hi,
         spend_lower=None if sp_lo is None else float(sp_lo),
-        spend_upper=None if sp_hi is None else float(sp_hi), currency=ad.get("currency"),
+        spend_upper=None if sp_hi is None else float(sp_hi), currency=currency,
         eu_total_reach=reach, audience_size_lower=aud_lo, audience_size_upper=aud_hi,
         flags=flags, extra=json.dumps(extra, ensure_ascii=False, default=str) if extra else None,
     )
@@ -303,10 +317,7 @@ def _add_ad(ad: dict[str, Any], line: int, batch: Batch, src: DecodedFile, *, ch
 
 
 def _loads(line: str) -> Any:
-    try:
-        return json.loads(line)
-    except json.JSONDecodeError as e:
-        return JsonProblem(f"invalid JSON ({e.msg})", line)
+    return load_line(line.strip().lstrip("\ufeff"))
 
 
 def read_meta_api(src: DecodedFile, *, channel: str = "social_ad", stream: bool = False, **_: Any) -> Batch:
@@ -347,7 +358,7 @@ def _read_records(batch: Batch, src: DecodedFile, records: Iterable[tuple[int, A
         n_records += 1
         if isinstance(rec, JsonProblem):
             batch.rows_read += 1
-            batch.rejects.append(Reject.of(line, "(json)", rec.reason, rec.raw))
+            batch.rejects.append(Reject.of(line, rec.field, rec.reason, rec.raw))
             continue
         if isinstance(rec, dict):
             err = _error_message(rec)

@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
+from .jsonio import MAX_STRING
 from .text import DecodedFile, is_utf8
 from .writer import SCHEMAS, StreamAborted
 
@@ -386,6 +387,8 @@ def _eligible(src: DecodedFile) -> bool:
     data = src.data
     if src.had_bom or data.count(b"\n", 0, 1 << 24) < MIN_LINES or b"\r" in data[:65536]:
         return False
+    if b"\\u000" in data or b"\\u001" in data or b"\\u007f" in data:  # control characters: row-wise
+        return False
     head = data[:64].lstrip()
     return head.startswith(b"{") and not head.replace(b" ", b"").startswith(b'{"data"')
 
@@ -590,7 +593,10 @@ def _build(tbl: pa.Table, src: DecodedFile) -> _Piece:
     ids = _one(tbl["id"]).cast(_S)
     text_arr = _text([_col(tbl, c, n) for c in ("ad_creative_bodies", "ad_creative_link_titles",
                                                  "ad_creative_link_descriptions")], n)
-    has_text = pc.greater(pc.utf8_length(text_arr), 0)
+    lengths = pc.utf8_length(text_arr)
+    if (pc.max(lengths).as_py() or 0) > MAX_STRING:  # a text beyond the limit: row-wise rejects it
+        raise _NotFast
+    has_text = pc.greater(lengths, 0)
     hashes = _sha1_hex(text_arr)
     url = _col(tbl, "ad_snapshot_url", n).cast(_S)
     if pc.any(pc.match_substring(url, "access_token")).as_py():

@@ -8,6 +8,7 @@ the field it repaired.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,6 +23,7 @@ __all__ = [
     "parse_share",
 ]
 
+_INT64_MAX = 2**63 - 1
 _SUFFIX = {"": 1, "k": 1_000, "m": 1_000_000, "b": 1_000_000_000}
 _INT_RE = re.compile(r"[+-]?\d+")
 _GROUPED_RE = re.compile(r"\d{1,3}([.,\u202f\u00a0 ]\d{3})+")
@@ -44,7 +46,7 @@ def parse_count(value: Any, *, ocr: bool = False) -> int:
     if isinstance(value, int):
         n = value
     elif isinstance(value, float):
-        if value != value or value != int(value):
+        if not math.isfinite(value) or value != int(value):
             raise ValueError(f"not a whole number: {value!r}")
         n = int(value)
     else:
@@ -61,6 +63,8 @@ def parse_count(value: Any, *, ocr: bool = False) -> int:
             raise ValueError(f"not a whole number: {str(value)[:40]!r}")
     if n < 0:
         raise ValueError(f"negative count: {n}")
+    if n > _INT64_MAX:
+        raise ValueError(f"count {str(n)[:24]} beyond the 64-bit range")
     return n
 
 
@@ -130,8 +134,8 @@ def parse_money(value: Any, *, ocr: bool = False) -> tuple[float, str | None]:
     if value is None or isinstance(value, bool):
         raise ValueError("not an amount")
     if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError(f"negative amount: {value}")
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"not an amount: {value}")
         return float(value), None
     s = str(value)
     if ocr:
@@ -153,6 +157,8 @@ def parse_money(value: Any, *, ocr: bool = False) -> tuple[float, str | None]:
         amount = float(num)
     except ValueError:
         raise ValueError(f"not an amount: {str(value)[:40]!r}") from None
+    if not math.isfinite(amount):
+        raise ValueError(f"not an amount: {str(value)[:40]!r}")
     if cur and not re.fullmatch(r"[A-Z]{3}", cur):
         raise ValueError(f"unknown currency {cur!r}")
     return amount, cur or None
@@ -182,6 +188,10 @@ _TZ = {"UTC": 0, "GMT": 0, "Z": 0, "PST": -8, "PDT": -7, "MST": -7, "MDT": -6, "
        "EST": -5, "EDT": -4, "CET": 1, "CEST": 2, "BST": 1}
 _FORMATS = ("%m/%d/%y %I:%M:%S %p", "%m/%d/%Y %I:%M:%S %p", "%m/%d/%y %H:%M:%S", "%m/%d/%Y",
             "%m/%d/%y", "%d/%m/%Y", "%d/%m/%Y %H:%M", "%d.%m.%Y", "%Y/%m/%d", "%Y%m%d")
+#: Day-first: the same forms with day and month swapped, tried first (``05/07/2022`` is 5 July).
+_DAYFIRST = (*(f.replace("%m/%d", "%d/%m") for f in _FORMATS if "%m/%d" in f), "%d/%m/%Y", "%d/%m/%Y %H:%M",
+             "%d/%m/%Y %H:%M:%S", "%d.%m.%Y", "%d.%m.%Y %H:%M", "%d-%m-%Y", "%Y/%m/%d", "%Y%m%d")
+_MONTHFIRST = (*_FORMATS, "%m.%d.%Y", "%m-%d-%Y")
 
 
 def _ocr_time(s: str) -> str:
@@ -192,16 +202,23 @@ def _ocr_time(s: str) -> str:
     return re.sub(r"(\d)([AP]M)", r"\1 \2", s)
 
 
-def parse_date(value: Any, *, ocr: bool = False) -> datetime | None:
+def parse_date(value: Any, *, ocr: bool = False, dayfirst: bool | None = None) -> datetime | None:
     """A date or timestamp → naive UTC datetime. ISO 8601 (``2019-05-13T15:30:04+0000``,
     ``2023-09-24``), Unix seconds, and US forms such as ``04/13/16 07:48:33 AM PDT`` (zone
-    abbreviations of the US and Europe). Empty → None; anything else → ValueError."""
+    abbreviations of the US and Europe). Empty → None; anything else → ValueError.
+
+    ``dayfirst``: True reads ``aa/bb/yyyy`` as day/month (``05/07/2022`` → 5 July), False as
+    month/day; None tries month/day, then day/month (a reader decides per column, see
+    ``table.date_order``). An impossible date (``31/02/2024``) is a ValueError."""
     if value is None:
         return None
     if isinstance(value, datetime):
         dt = value
     elif isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(float(value), UTC).replace(tzinfo=None)
+        try:
+            dt = datetime.fromtimestamp(float(value), UTC).replace(tzinfo=None)
+        except (ValueError, OverflowError, OSError):
+            raise ValueError(f"not a date: {value!r}") from None
     else:
         s = str(value).strip()
         if not s:
@@ -215,7 +232,7 @@ def parse_date(value: Any, *, ocr: bool = False) -> datetime | None:
             m = re.fullmatch(r"(.*?)\s*\b([A-Z]{1,4})$", s)
             if m and m.group(2) in _TZ:
                 s, offset = m.group(1), _TZ[m.group(2)]
-            for fmt in _FORMATS:
+            for fmt in (_DAYFIRST if dayfirst else _MONTHFIRST if dayfirst is False else _FORMATS):
                 try:
                     dt = datetime.strptime(s, fmt)
                     break

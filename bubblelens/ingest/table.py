@@ -2,14 +2,23 @@
 
 Messages (SMS, emails, door-to-door scripts, donated panels) with optional wide delivery columns;
 audiences (an id, an interest text, declared attributes); exposure logs (audience × message × count).
-A person's id (``audience_type`` ``person``) is stored only as ``hash_person_id(raw, salt)``.
+A person's id (``audience_type`` ``person``) is stored only as ``hash_person_id(raw, salt)``, in kept
+rows and in rejects alike.
+
+Only the fields that define a record reject it (messages: the id, or a text or URL to make one;
+audiences and exposures: their ids). An optional field that cannot be read (a count, an amount, a
+date, a delivery cell) is left empty, and the file's warnings count it per field with its first line.
+The placeholders ``None``, ``nan``, ``N/A``, ``NA``, ``null``, ``-`` are empty values. Dates written
+``dd/mm/yyyy`` or ``mm/dd/yyyy`` are read the way each column's values allow (see :func:`date_order`).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +26,7 @@ from ..errors import FormatError
 from ..store import hash_person_id, text_hash
 from .csvio import read_csv_records
 from .jsonio import JsonProblem, iter_json_records, looks_like_json
-from .mapping import FieldSpec, Mapping, guess_mapping
+from .mapping import WIDE_DIMENSIONS, FieldSpec, Mapping, guess_mapping
 from .ranges import parse_count, parse_date, parse_money, parse_share
 from .text import DecodedFile
 from .writer import BadField, Batch, Reject, content_id
@@ -58,12 +67,51 @@ def iter_table_records(src: DecodedFile, *, delimiter: str | None = None
     def as_dicts() -> Iterator[tuple[int, Any]]:
         n = len(header)
         for line, rec in records:
-            yield line, (dict(zip(header, rec, strict=True)) if len(rec) == n else rec)
+            if isinstance(rec, JsonProblem):
+                yield line, rec
+            else:
+                yield line, (dict(zip(header, rec, strict=True)) if len(rec) == n else rec)
     return header, as_dicts()
 
 
+#: Cell values that mean "no value" (compared lower-case, stripped).
+NULL_TOKENS = frozenset({"none", "nan", "n/a", "na", "null", "nil", "-", "--", "\u2013", "\u2014", "#n/a"})
+
+
 def _empty(v: Any) -> bool:
-    return v is None or (isinstance(v, str) and not v.strip()) or (isinstance(v, float) and v != v)
+    if v is None or (isinstance(v, float) and v != v):
+        return True
+    if isinstance(v, str):
+        t = v.strip()
+        return not t or (len(t) <= 4 and t.lower() in NULL_TOKENS)
+    return False
+
+
+_SLASHED = re.compile(r"\s*(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2,4})\b")
+
+
+def date_order(values: Iterable[Any]) -> tuple[bool | None, str | None]:
+    """Whether a column's ``aa/bb/yyyy`` dates are day-first, decided over all its values: any
+    first number above 12 → day-first; any second above 12 → month-first; both → conflicting (None
+    and a reason); neither → ambiguous (None and a reason: the reader then takes a dot-separated
+    column as day-first and a slashed one as month-first, and warns)."""
+    day = month = False
+    seen = False
+    for v in values:
+        if not isinstance(v, str):
+            continue
+        m = _SLASHED.match(v)
+        if m is None:
+            continue
+        seen = True
+        a, b = int(m.group(1)), int(m.group(2))
+        day |= a > 12
+        month |= b > 12
+    if day and month:
+        return None, "both day-first and month-first dates"
+    if day or month:
+        return day, None
+    return None, ("ambiguous (no day above 12)" if seen else None)
 
 
 def _get(rec: dict[str, Any], spec: FieldSpec | None) -> Any:
@@ -92,8 +140,15 @@ def _join(parts: list[str]) -> str:
     return "\n\n".join(out)
 
 
+_CONTROL = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f\ufeff]")
+
+
 def _clean(v: Any) -> str:
-    return unicodedata.normalize("NFC", str(v).replace("\xa0", " ")).strip()
+    """NFC, no-break spaces as spaces, control characters and stray BOMs dropped, stripped."""
+    t = str(v).replace("\xa0", " ")
+    if _CONTROL.search(t):
+        t = _CONTROL.sub("", t)
+    return unicodedata.normalize("NFC", t).strip()
 
 
 def _idval(v: Any) -> str | None:
@@ -103,27 +158,52 @@ def _idval(v: Any) -> str | None:
         v = int(v)
     if isinstance(v, dict | list):
         raise ValueError("an id must be a string or a number")
-    return str(v).strip()
+    return _clean(v) or None
 
 
-def _repairable(parse: Any, v: Any, field: str, flags: list[str], ocr: bool) -> Any:
-    """Parse ``v``; with OCR repair on, a value that parses only after repair is flagged."""
+class _Optional:
+    """Optional fields that could not be read in one file: a count per field and the first line."""
+
+    def __init__(self) -> None:
+        self.count: Counter[str] = Counter()
+        self.first: dict[str, tuple[int, str]] = {}
+        self.line = 0
+
+    def drop(self, field: str, reason: str) -> None:
+        self.count[field] += 1
+        self.first.setdefault(field, (self.line, reason))
+
+    def warnings(self) -> list[str]:
+        return [f"{field}: {n:,} value(s) unreadable, left empty (first: line {self.first[field][0]}, "
+                f"{self.first[field][1]})" for field, n in sorted(self.count.items())]
+
+
+def _repairable(parse: Any, v: Any, field: str, flags: list[str], ocr: bool,
+                opt: _Optional | None = None, **kw: Any) -> Any:
+    """Parse ``v``; with OCR repair on, a value that parses only after repair is flagged. A value
+    that cannot be read is None (counted in ``opt``), or raises :class:`BadField` without ``opt``."""
     try:
-        return parse(v)
+        return parse(v, **kw)
     except (ValueError, TypeError, OverflowError) as e:
-        if not ocr:
-            raise BadField(field, str(e)) from None
+        err = str(e)
+    if ocr:
         try:
-            out = parse(v, ocr=True)
+            out = parse(v, ocr=True, **kw)
         except (ValueError, TypeError, OverflowError):
-            raise BadField(field, str(e)) from None
-        flags.append(f"ocr_repaired:{field}")
-        return out
+            pass
+        else:
+            flags.append(f"ocr_repaired:{field}")
+            return out
+    if opt is None:
+        raise BadField(field, err)
+    opt.drop(field, err)
+    return None
 
 
 def _message(rec: dict[str, Any], line: int, m: Mapping, src: DecodedFile, batch: Batch,
-             wide: list[str]) -> None:
+             wide: list[tuple[str, str, str]], opt: _Optional, dayfirst: dict[str, bool | None]) -> None:
     f = m.fields
+    opt.line = line
     flags: list[str] = []
     text = _get(rec, f.get("text"))
     text = _clean(text) if text is not None else ""
@@ -140,10 +220,10 @@ def _message(rec: dict[str, Any], line: int, m: Mapping, src: DecodedFile, batch
     bounds: dict[str, Any] = {}
     for b in ("impressions_lower", "impressions_upper"):
         v = _get(rec, f.get(b))
-        bounds[b] = None if v is None else _repairable(parse_count, v, b, flags, m.ocr)
+        bounds[b] = None if v is None else _repairable(parse_count, v, b, flags, m.ocr, opt)
     v = _get(rec, f.get("impressions"))
-    if v is not None:
-        n = _repairable(parse_count, v, "impressions", flags, m.ocr)
+    n = None if v is None else _repairable(parse_count, v, "impressions", flags, m.ocr, opt)
+    if n is not None:
         bounds["impressions_lower"] = bounds["impressions_lower"] if bounds["impressions_lower"] is not None else n
         bounds["impressions_upper"] = bounds["impressions_upper"] if bounds["impressions_upper"] is not None else n
     currency = _get(rec, f.get("currency"))
@@ -151,7 +231,10 @@ def _message(rec: dict[str, Any], line: int, m: Mapping, src: DecodedFile, batch
         v = _get(rec, f.get(b))
         if v is None:
             continue
-        amount, cur = _repairable(parse_money, v, b, flags, m.ocr)
+        got = _repairable(parse_money, v, b, flags, m.ocr, opt)
+        if got is None:
+            continue
+        amount, cur = got
         if cur:
             currency = cur
         if b == "spend":
@@ -161,24 +244,26 @@ def _message(rec: dict[str, Any], line: int, m: Mapping, src: DecodedFile, batch
             bounds[b] = amount
     for lo, hi in (("impressions_lower", "impressions_upper"), ("spend_lower", "spend_upper")):
         if bounds.get(lo) is not None and bounds.get(hi) is not None and bounds[lo] > bounds[hi]:
-            raise BadField(lo, f"lower bound {bounds[lo]} above upper bound {bounds[hi]}")
+            opt.drop(lo, f"lower bound {bounds[lo]} above upper bound {bounds[hi]}")
+            bounds[lo] = bounds[hi] = None
     dates = {}
     for d in ("date", "date_stop"):
         v = _get(rec, f.get(d))
-        dates[d] = None if v is None else _repairable(parse_date, v, d, flags, m.ocr)
-    cells: list[tuple[str, float | None, int | None]] = []
-    for col in wide:
+        dates[d] = None if v is None else _repairable(parse_date, v, d, flags, m.ocr, opt,
+                                                     dayfirst=dayfirst.get(d))
+    cells: list[tuple[str, str, float | None, int | None]] = []
+    for col, dim, cell in wide:
         v = rec.get(col)
         if _empty(v):
             continue
         try:
             if m.wide_value == "share":
-                cells.append((col[len(m.wide_prefix or ""):], parse_share(v), None))
+                cells.append((dim, cell, parse_share(v), None))
             else:
-                cells.append((col[len(m.wide_prefix or ""):], None, parse_count(v)))
-        except ValueError as e:
-            raise BadField(col, str(e)) from None
-    used = m.columns() | set(wide)
+                cells.append((dim, cell, None, parse_count(v)))
+        except (ValueError, OverflowError) as e:
+            opt.drop(col, str(e))
+    used = m.columns() | {w[0] for w in wide}
     extra = {k: v for k, v in rec.items() if k not in used and not _empty(v)}
 
     def s(name: str) -> str | None:
@@ -201,10 +286,9 @@ def _message(rec: dict[str, Any], line: int, m: Mapping, src: DecodedFile, batch
              extra=json.dumps(extra, ensure_ascii=False, default=str) if extra else None)
     if cells:
         drows = batch.rows("deliveries")
-        dim = m.wide_dimension
-        for cell, share, count in cells:
+        for dim, cell, share, count in cells:
             drows.add(message_id=mid, kind=dim, share=share, count=count, _row=row,
-                  **{dim if dim in ("age", "gender", "region", "country") else "region": cell})
+                      **{dim if dim in ("age", "gender", "region", "country") else "region": cell})
 
 
 def _audience(rec: dict[str, Any], line: int, m: Mapping, src: DecodedFile, batch: Batch,
@@ -254,51 +338,135 @@ def _exposure(rec: dict[str, Any], line: int, m: Mapping, src: DecodedFile, batc
                                 source_line=line, source_sha256=src.sha256)
 
 
+def _private(rec: Any, m: Mapping, atype: str, salt: str) -> Any:
+    """A rejected row as stored: in a person table the id columns hashed like kept rows, and a row
+    that could not be split into columns withheld (it may hold a raw person id)."""
+    if m.kind == "messages" or atype != "person":
+        return rec
+    if not isinstance(rec, dict):
+        return "[withheld: an unreadable row of a person table]"
+    ids = {c for f in ("id", "audience_id") if f in m.fields for c in m.fields[f].columns}
+    return {k: (hash_person_id(str(v).strip(), salt) if k in ids and not _empty(v) else v) for k, v in rec.items()}
+
+
+def _wide_columns(cols: list[str], m: Mapping) -> list[tuple[str, str, str]]:
+    """(column, dimension, cell) of the delivery columns: ``deliveries.wide_prefix`` columns, and
+    fields ``DIMENSION.CELL`` mapped to any column (``--map region.Bayern=BY``)."""
+    out = [(c, m.wide_dimension, c[len(m.wide_prefix):]) for c in cols if m.wide_prefix and c.startswith(m.wide_prefix)]
+    for f, spec in m.fields.items():
+        dim, _, cell = f.partition(".")
+        if dim in WIDE_DIMENSIONS and cell and spec.columns:
+            out.append((spec.columns[0], dim, cell))
+    return out
+
+
 def read_table(src: DecodedFile, *, kind: str = "messages", mapping: Mapping | None = None,
-               audience_type: str | None = None, salt: str = "", **_: Any) -> Batch:
-    """Read a generic table with ``mapping`` (or, without one, columns named like the fields)."""
+               audience_type: str | None = None, salt: str = "", dayfirst: bool | None = None,
+               textless: bool = False, **_: Any) -> Batch:
+    """Read a generic table with ``mapping`` (or, without one, columns named like the fields; a
+    mapping of ``--map`` pairs only adds to that guess).
+
+    ``dayfirst``: True/False forces the order of ``aa/bb/yyyy`` dates; None decides it per column
+    (:func:`date_order`). A messages table with neither a text nor a URL column is refused, naming
+    the columns it has, unless ``textless``. An audience table whose ids repeat with other values
+    (long format: one row per id × criterion) is refused rather than collapsed to its last rows."""
     name = src.path.name
     cols, records = iter_table_records(src, delimiter=mapping.delimiter if mapping else None)
     if mapping is None:
         mapping = guess_mapping(cols, kind)
+    elif mapping.guess:
+        base = guess_mapping(cols, mapping.kind)
+        taken = mapping.columns()
+        fields = {f: sp for f, sp in base.fields.items() if not set(sp.columns) & taken}
+        fields.update(mapping.fields)
+        mapping = Mapping(**{**mapping.__dict__, "fields": fields, "guess": False})
     kind = mapping.kind
     atype = audience_type or mapping.audience_type or "person"
+    listed = f"{', '.join(cols[:20])}{', ...' if len(cols) > 20 else ''}"
     missing = sorted(c for c in mapping.columns() if c not in cols)
     if missing and src.encoding != "parquet" and cols:
-        raise FormatError(f"{name} lacks the mapped column(s) {', '.join(missing)} "
-                          f"(its columns: {', '.join(cols[:12])}{', ...' if len(cols) > 12 else ''})")
+        raise FormatError(f"{name} lacks the mapped column(s) {', '.join(missing)} (its columns: {listed})")
     need = {"messages": ("id", "text", "url"), "audiences": ("id",),
             "exposures": ("audience_id", "message_id")}[kind]
     if not any(f in mapping.fields for f in need):
-        raise FormatError(f"{name}: no column maps to {' or '.join(need)}; give --map FIELD=COLUMN or "
-                          "--mapping FILE.yaml (see docs/ingest.md)")
-    wide = [c for c in cols if mapping.wide_prefix and c.startswith(mapping.wide_prefix)]
+        raise FormatError(f"{name}: no column maps to {' or '.join(need)} (its columns: {listed}); give "
+                          "--map FIELD=COLUMN or --mapping FILE.yaml (see docs/ingest.md)")
+    if kind == "messages" and not textless and not ({"text", "url"} & mapping.fields.keys()):
+        raise FormatError(f"{name}: no column maps to text or url (its columns: {listed}); give --map "
+                          "text=COLUMN, or --textless if the messages really have no text")
+    wide = _wide_columns(cols, mapping)
     batch = Batch(format=FORMAT, kind=kind)
+    opt = _Optional()
+    orders: dict[str, bool | None] = {}
+    if kind == "messages":
+        items = list(records)  # two passes: the date order of each column is decided first
+        rows = [r for _, r in items]
+        for d in ("date", "date_stop"):
+            spec = mapping.fields.get(d)
+            if spec is None or spec.how == "value":
+                continue
+            if dayfirst is not None:
+                orders[d] = dayfirst
+                continue
+            values = (r.get(c) for r in rows if isinstance(r, dict) for c in spec.columns)
+            order, why = date_order(values)
+            if order is None and why is not None:
+                dotted = any(isinstance(r, dict) and isinstance(r.get(c), str) and _SLASHED.match(r[c])
+                             and "." in r[c][:6] for r in rows[:200] for c in spec.columns)
+                order = dotted
+                if "both" in why:
+                    batch.warnings.append(f"{d}: column {'/'.join(spec.columns)} holds {why}; read "
+                                          f"{'day' if dotted else 'month'}-first (--dayfirst/--monthfirst "
+                                          "to force)")
+                else:
+                    batch.warnings.append(f"{d}: the dates of column {'/'.join(spec.columns)} are {why}; "
+                                          f"read {'day' if dotted else 'month'}-first (--dayfirst or "
+                                          "--monthfirst to say which)")
+            orders[d] = order
+        records = iter(items)
+    seen_aud: dict[str, tuple[int, int]] = {}
+    long_rows: list[tuple[int, int]] = []
     for line, rec in records:
         batch.rows_read += 1
         if isinstance(rec, JsonProblem):
-            batch.rejects.append(Reject.of(line, "(json)", rec.reason, rec.raw))
+            batch.rejects.append(Reject.of(line, rec.field, rec.reason, _private(rec.raw, mapping, atype, salt)))
             continue
         if isinstance(rec, list):
             batch.rejects.append(Reject.of(line, "(row)", f"{len(rec)} values for {len(cols)} columns",
-                                           rec))
+                                           _private(rec, mapping, atype, salt)))
             continue
         if not isinstance(rec, dict):
             batch.rejects.append(Reject.of(line, "(row)", f"not a JSON object but {type(rec).__name__}",
-                                           rec))
+                                           _private(rec, mapping, atype, salt)))
             continue
         mark = {t: len(r) for t, r in batch.tables.items()}
         try:
             if kind == "messages":
-                _message(rec, line, mapping, src, batch, wide)
+                _message(rec, line, mapping, src, batch, wide, opt, orders)
             elif kind == "audiences":
                 _audience(rec, line, mapping, src, batch, atype, salt)
+                aid = batch.tables["audiences"].cols["audience_id"][-1]
+                # the whole row, not only its mapped columns: rows of one id that differ anywhere are
+                # a long-format table (one row per id × criterion), not duplicates
+                content = hash(tuple(sorted((str(k), str(v)) for k, v in rec.items())))
+                prev = seen_aud.get(aid)
+                if prev is not None and prev[1] != content:
+                    long_rows.append((prev[0], line))
+                seen_aud[aid] = (line, content)
             else:
                 _exposure(rec, line, mapping, src, batch, atype, salt)
         except BadField as e:
             for t, r in batch.tables.items():
                 r.truncate(mark.get(t, 0))
-            batch.rejects.append(Reject.of(line, e.field, e.reason, rec))
+            batch.rejects.append(Reject.of(line, e.field, e.reason, _private(rec, mapping, atype, salt)))
+    if long_rows:
+        a, b = long_rows[0]
+        raise FormatError(
+            f"{name}: {len(long_rows):,} row(s) repeat an audience id with other values (first: lines {a} and "
+            f"{b}): a long-format table (one row per id × criterion), which read as audiences would keep only "
+            "the last row of each id. Read a targeting table with --format targeting, or give one row per "
+            "audience (docs/ingest.md)")
+    batch.warnings.extend(opt.warnings())
     return batch
 
 

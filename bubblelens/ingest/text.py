@@ -1,10 +1,16 @@
 """Bytes to text: encoding (UTF-8 with or without BOM, a cp1252 / latin-1 fallback with a warning),
-binary and empty files refused with one sentence, and CSV delimiter sniffing."""
+binary and empty files refused with one sentence, and CSV delimiter sniffing.
+
+Encoding is decided per line: a file with valid UTF-8 beyond ASCII somewhere is UTF-8, and a line
+holding bytes that are not UTF-8 keeps them as lone surrogates (``surrogateescape``) for the readers
+to reject that line (``jsonio.line_problem``); only a file with no UTF-8 evidence at all is read as
+cp1252 / latin-1, with a warning."""
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import re
 import threading
 import warnings
 from pathlib import Path
@@ -59,6 +65,8 @@ class DecodedFile:
         self.warnings: list[str] = []
         self._encoding = encoding
         self._text: str | None = None
+        #: True when some lines are not valid UTF-8 (kept as lone surrogates for the readers to reject).
+        self.invalid_utf8 = False
 
     def _hash(self) -> None:
         self._sha256 = hashlib.sha256(self.data).hexdigest()
@@ -110,6 +118,16 @@ class DecodedFile:
             return text
         except UnicodeDecodeError:
             pass
+        text = self.data.decode("utf-8-sig", errors="surrogateescape")
+        if _UTF8_EVIDENCE.search(text) is not None:
+            # UTF-8 elsewhere in the file: the lines that are not are the readers' to reject
+            n_bad = sum(1 for line in text.split("\n") if _SURROGATE.search(line))
+            msg = f"{self.path.name}: {n_bad:,} line(s) not valid UTF-8 (rejected); the rest read as UTF-8"
+            warnings.warn(msg, EncodingWarning, stacklevel=3)
+            self.warnings.append(msg)
+            self._encoding = "utf-8"
+            self.invalid_utf8 = True
+            return text
         for enc in ("cp1252", "latin-1"):
             try:
                 text = self.data.decode(enc)
@@ -124,14 +142,16 @@ class DecodedFile:
 
 
 _CTRL = bytes(range(9)) + bytes(range(14, 32))  # control bytes other than TAB, LF, VT, FF, CR
+#: A non-ASCII character decoded from valid UTF-8 (not a lone surrogate from an invalid byte).
+_UTF8_EVIDENCE = re.compile("[\u0080-\ud7ff\ue000-\U0010ffff]")
+_SURROGATE = re.compile("[\udc80-\udcff]")
 
 
 def _looks_binary(head: bytes) -> bool:
-    """NUL bytes (outside UTF-16, which we do not read) or many control bytes mean binary."""
-    if b"\x00" in head:
-        return True
+    """Many control bytes (NUL included: more than 5 % of the head) mean binary; a NUL or two in a
+    text file only cost their lines (rejected by the readers)."""
     ctrl = len(head) - len(head.translate(None, _CTRL))
-    return len(head) > 0 and ctrl / len(head) > 0.05
+    return len(head) > 0 and (ctrl / len(head) > 0.05 or head[:4096].count(0) > 64)
 
 
 def read_file(path: str | Path) -> DecodedFile:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -125,9 +126,24 @@ class Rows:
         return pa.table({n: pa.array(self.cols[n], type=schema[n]) for n in self.names})
 
 
+_TOKEN = re.compile(r"\b(access_token|token|api_key|apikey|key|sig|signature)=[^&#\s\"',;]*", re.IGNORECASE)
+_UNSAFE = re.compile("[\x00\udc80-\udcff]")
+
+
+def redact(raw: str) -> str:
+    """A raw row as stored in ``rejects``: secrets in URLs (``access_token=…`` and the like) cut to
+    ``NAME=[removed]``, bytes that were not UTF-8 and NUL written as ``\\xNN``."""
+    if "=" in raw:
+        raw = _TOKEN.sub(lambda m: m.group(1) + "=[removed]", raw)
+    if _UNSAFE.search(raw):
+        raw = _UNSAFE.sub(lambda m: f"\\x{(ord(m.group()) - 0xDC00) if m.group() != chr(0) else 0:02x}", raw)
+    return raw
+
+
 @dataclass
 class Reject:
-    """A row that could not be taken: where, which field, why, and the raw row (truncated)."""
+    """A row that could not be taken: where, which field, why, and the raw row (truncated, secrets
+    removed: see :func:`redact`; a reader hashes person ids before it builds one)."""
 
     line: int
     field: str
@@ -139,9 +155,10 @@ class Reject:
         if not isinstance(raw, str):
             try:
                 raw = json.dumps(raw, ensure_ascii=False, default=str)
-            except (TypeError, ValueError):
-                raw = repr(raw)
-        return Reject(line, field, reason, raw if len(raw) <= limit else raw[:limit] + "…")
+            except (TypeError, ValueError, RecursionError):
+                raw = repr(raw)[:limit]
+        raw = redact(raw if len(raw) <= limit else raw[:limit] + "…")
+        return Reject(line, field, redact(reason), raw)
 
 
 @dataclass
@@ -164,13 +181,19 @@ class Batch:
     finish: Callable[[], None] | None = None
     #: Rows of the main table taken from the stream (counted in :attr:`kept`).
     streamed: int = 0
+    #: What the writer found (lines that repeat another line's key), for the file's warnings.
+    notes: list[str] = field(default_factory=list)
 
-    def well_formed(self, header: list[str], records: Iterable[tuple[int, list[str]]]
+    def well_formed(self, header: list[str], records: Iterable[tuple[int, Any]]
                     ) -> Iterator[tuple[int, dict[str, str], list[str]]]:
         """CSV records as (line, ``{column: stripped value}``, raw values), counted in ``rows_read``; a
-        record with another number of values than the header is rejected (field ``(row)``) instead."""
+        record with another number of values than the header, or one the CSV reader refused (not
+        UTF-8, a NUL, a limit), is rejected instead."""
         for line, rec in records:
             self.rows_read += 1
+            if not isinstance(rec, list):
+                self.rejects.append(Reject.of(line, rec.field, rec.reason, rec.raw))
+                continue
             if len(rec) != len(header):
                 self.rejects.append(Reject.of(line, "(row)", f"{len(rec)} values for {len(header)} columns", rec))
                 continue
@@ -222,6 +245,10 @@ class WriteResult:
     updated: int
     skipped: int
     written: dict[str, int]
+    #: Rows that repeat the key of another line of the file (counted in ``kept`` and ``skipped``:
+    #: the file's last line of a key wins); :attr:`notes` names their lines.
+    duplicates: int = 0
+    notes: list[str] = field(default_factory=list)
 
 
 def _unregister(con: Any, name: str) -> None:
@@ -267,6 +294,41 @@ def _insert(con: Any, table: str, tbl: pa.Table, *, mode: str = "INSERT", any_or
             con.execute(f'{mode} INTO {table} ({collist}) SELECT {collist} FROM _bl_new').fetchall()
     finally:
         _unregister(con, "_bl_new")
+
+
+def _name_duplicates(tbl: pa.Table, key: list[str], notes: list[str], *, limit: int = 5) -> None:
+    """Name the lines that repeat a key of another line (``source_line``): identical, or with other
+    content (the last line wins). At most ``limit`` notes of each kind, then a count."""
+    if "source_line" not in tbl.column_names or tbl.num_rows == 0:
+        return
+    counts = tbl.group_by(key, use_threads=False).aggregate([("source_line", "count")])
+    dup_keys = counts.filter(pc.greater(counts["source_line_count"], 1)).select(key)
+    if dup_keys.num_rows == 0:
+        return
+    mask = pc.is_in(tbl[key[0]], value_set=dup_keys[key[0]].combine_chunks())
+    rows = tbl.filter(mask).drop_columns([c for c in ("_row",) if c in tbl.column_names]).to_pylist()
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault(tuple(r[k] for k in key), []).append(r)
+    same: list[tuple[int, str]] = []
+    other: list[tuple[int, str]] = []
+    for g in groups.values():
+        g.sort(key=lambda r: r["source_line"] or 0)
+        last = g[-1]
+        content = {k: v for k, v in last.items() if not k.startswith("source_")}
+        for r in g[:-1]:
+            if {k: v for k, v in r.items() if not k.startswith("source_")} == content:
+                same.append((r["source_line"] or 0, f"line {r['source_line']} is an identical duplicate of line "
+                                                    f"{last['source_line']}"))
+            else:
+                other.append((r["source_line"] or 0, f"line {r['source_line']} has the id of line "
+                                                     f"{last['source_line']} with other content: line "
+                                                     f"{last['source_line']} kept"))
+    for found in (same, other):
+        found.sort()
+        notes.extend(n for _, n in found[:limit])
+        if len(found) > limit:
+            notes.append(f"... and {len(found) - limit:,} more such line(s)")
 
 
 def _last_occurrence(tbl: pa.Table, key: list[str]) -> pa.Table:
@@ -381,6 +443,7 @@ def _write_stream(con: Any, batch: Batch) -> tuple[int, int, dict[str, int], set
         seen.update(fresh)
         out = dict(piece)
         if len(fresh) != len(ids):
+            _name_duplicates(msgs, key, batch.notes)
             out["messages"] = tbl = _last_occurrence(msgs, key)
             if "deliveries" in piece:
                 keep = pc.is_in(piece["deliveries"]["_row"], value_set=tbl["_row"].combine_chunks())
@@ -436,6 +499,7 @@ def write_batch(store: Store, batch: Batch, *, source_file: str, sha256: str, ru
 def _write(con: Any, batch: Batch, *, source_file: str, sha256: str, run_id: str,
            check: Callable[[Batch], None] | None) -> WriteResult:
     written: dict[str, int] = {}
+    notes = batch.notes
     n_old = n_same = 0
     streamed: set[str] = set()
     if batch.stream is not None:
@@ -454,7 +518,10 @@ def _write(con: Any, batch: Batch, *, source_file: str, sha256: str, run_id: str
         if not batch.n_rows(table):
             continue
         n_in = batch.n_rows(table)
-        tbl = _last_occurrence(batch.to_arrow(table), key)
+        tbl = batch.to_arrow(table)
+        if table == batch.kind:
+            _name_duplicates(tbl, key, notes)
+        tbl = _last_occurrence(tbl, key)
         if streamed and table == "messages" and not streamed.isdisjoint(tbl["message_id"].to_pylist()):
             raise StreamAborted("a row read row-wise has the id of a streamed one")
         tbl = _carry_over(con, table, key, tbl)
@@ -485,11 +552,13 @@ def _write(con: Any, batch: Batch, *, source_file: str, sha256: str, run_id: str
         })
         _insert(con, "rejects", rtbl, mode="INSERT OR IGNORE")
         written["rejects"] = rtbl.num_rows
+    distinct = written.get(batch.kind, 0)
+    # sources.kept: distinct rows kept; rows_read - kept - rejected: duplicates of another line
     con.execute(
         "INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [sha256, source_file, batch.format, batch.kind, batch.rows_read, batch.kept,
+        [sha256, source_file, batch.format, batch.kind, batch.rows_read, distinct,
          len(batch.rejects), datetime.now(UTC).replace(tzinfo=None), run_id],
     ).fetchall()
-    distinct = written.get(batch.kind, 0)
     return WriteResult(kept=batch.kept, rejected=len(batch.rejects), added=distinct - n_old,
-                       updated=n_old - n_same, skipped=n_same + (batch.kept - distinct), written=written)
+                       updated=n_old - n_same, skipped=n_same + (batch.kept - distinct), written=written,
+                       duplicates=batch.kept - distinct, notes=list(notes))

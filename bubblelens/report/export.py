@@ -13,6 +13,8 @@ from typing import Any
 
 import pandas as pd
 
+from ..present.safe import csv_bytes
+
 __all__ = ["export_files", "files_dir", "measure_tables"]
 
 
@@ -58,7 +60,7 @@ def export_files(out: str | Path, *, tables: dict[str, pd.DataFrame],
     written = []
     for name, df in tables.items():
         csv, pq = d / f"{name}.csv", d / f"{name}.parquet"
-        df.to_csv(csv, index=False)
+        csv.write_bytes(csv_bytes(df))  # formula cells neutralised (present/safe.py)
         df.to_parquet(pq, index=False)
         written += [csv, pq]
     for name, (svg, png) in figures.items():

@@ -45,6 +45,14 @@ STRINGS: dict[str, dict[str, str]] = {
         "card_segment": "Segment",
         "card_narrative": "Narrative",
         "methods": "Methods",
+        "spend": "Declared spend by sponsor",
+        "spend_intro": ("What sponsors declared spending in the Meta Ad Library reports and Google's advertiser "
+                        "stats (per-advertiser rows only), by period and camp; ranges where the source gives "
+                        "ranges. These reports list money, not ads: they are not part of the exposure measures."),
+        "spend_sponsor": "Sponsor",
+        "spend_period": "Period",
+        "spend_camp": "Camp",
+        "spend_amount": "Spend",
         "provenance": "Provenance",
         "provenance_intro": "Every input file, as it was read (SHA-256 of its bytes, lowercase hex).",
         "limitations": "Limitations",
@@ -136,6 +144,15 @@ STRINGS: dict[str, dict[str, str]] = {
         "card_segment": "Segment",
         "card_narrative": "Récit",
         "methods": "Méthodes",
+        "spend": "Dépenses déclarées par annonceur",
+        "spend_intro": ("Ce que les annonceurs ont déclaré dépenser dans les rapports de la bibliothèque publicitaire "
+                        "de Meta et les statistiques d'annonceurs de Google (lignes par annonceur seulement), par "
+                        "période et par camp ; des fourchettes quand la source en donne. Ces rapports listent de "
+                        "l'argent, pas des publicités : ils n'entrent pas dans les mesures d'exposition."),
+        "spend_sponsor": "Annonceur",
+        "spend_period": "Période",
+        "spend_camp": "Camp",
+        "spend_amount": "Dépense",
         "provenance": "Provenance",
         "provenance_intro": "Chaque fichier d'entrée, tel qu'il a été lu (SHA-256 de ses octets, hexadécimal minuscule).",
         "limitations": "Limites",

@@ -156,6 +156,34 @@ def _rejects(store: Store) -> list[dict[str, Any]]:
              "first_line": None if line is None else int(line)} for f, fld, reason, n, line in rows]
 
 
+def _spend_rows(store: Store, lang: str, *, top: int = 30) -> list[dict[str, Any]]:
+    """The largest sponsors of ``sponsor_spend`` per period (``present.spend``), formatted; [] without any."""
+    from ..present.spend import spend_by_sponsor
+
+    camp_of = None
+    try:
+        from ..classify import load_codebook
+        from ..classify.camps import SponsorTable
+
+        camp_of = SponsorTable.from_codebook(load_codebook()).lookup
+    except Exception:
+        pass
+    df = spend_by_sponsor(store.con, camp_of=camp_of)
+    if df.empty:
+        return []
+    df = df.sort_values("spend_lower", ascending=False).head(top)
+    rows = []
+    for r in df.to_dict("records"):
+        lo = None if pd.isna(r["spend_lower"]) else float(r["spend_lower"])
+        hi = None if pd.isna(r["spend_upper"]) else float(r["spend_upper"])
+        top_ = "…" if hi is None else _fmt_num(hi, lang)
+        amount = _fmt_num(lo, lang) if hi == lo else f"{_fmt_num(lo, lang)}–{top_}"
+        cur = r["currency"] if isinstance(r["currency"], str) else ""
+        rows.append({"period": str(r["period"]), "sponsor": str(r["sponsor"]), "camp": str(r["camp"]),
+                     "amount": f"{amount} {cur}".strip(), "n_ads": r["n_ads"]})
+    return rows
+
+
 def report_numbers(store: Store, measure: dict[str, Any], findings: Findings) -> dict[str, Any]:
     """Every number the report shows: the measurement, the findings, the inputs' row counts, and the
     model ids and versions of the stages behind them (a re-run with another model version differs)."""
@@ -279,10 +307,12 @@ def _write(store: Store, out: Path, measure: dict[str, Any], findings: Findings,
               for stg, r in manifest["stages"].items()}
     mpath = manifest_path(out)
     targeting = targeting_section(store)
+    spend = _spend_rows(store, lang)
     sections = [(sid, S[key]) for sid, key in (
         ("findings", "findings"), ("heatmap", "heatmap"), ("cross-cutting", "cross_cutting"),
         ("funnel", "funnel"), *([("targeting", "targeting")] if targeting else []), ("cards", "cards"),
-        ("methods", "methods"), ("provenance", "provenance"), ("limitations", "limitations"))]
+        *((("spend", "spend"),) if spend else ()), ("methods", "methods"), ("provenance", "provenance"),
+        ("limitations", "limitations"))]
     if maps:
         sections.insert(2, ("maps", map_heading(lang)))
     if measure.get("messages_only"):  # no exposure: the sections about who received what are left out
@@ -303,7 +333,7 @@ def _write(store: Store, out: Path, measure: dict[str, Any], findings: Findings,
         rejects=_rejects(store), manifest_sentence=S["manifest_sentence"].format(manifest=mpath.name),
         limitations=_limitations(store, measure, scheme, S), pct=pct, num=num, funnel=funnel,
         ratio=lambda a, b: pct(float(a) / float(b)) if a is not None and b else "—", targeting=targeting,
-        span=lambda b: pct(b[0]) if abs(b[0] - b[1]) < 5e-4 else f"{pct(b[0])}–{pct(b[1])}",
+        span=lambda b: pct(b[0]) if abs(b[0] - b[1]) < 5e-4 else f"{pct(b[0])}–{pct(b[1])}", spend=spend,
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")

@@ -8,6 +8,7 @@ import json
 
 import streamlit as st
 
+from bubblelens.present.safe import csv_bytes
 from bubblelens_app import data, state
 
 PAGE_SIZE = 50
@@ -40,7 +41,7 @@ def render() -> None:
         return
     cols = [c for c in COLUMNS if c in df.columns]
     st.dataframe(df[cols], hide_index=True, column_config={"text": st.column_config.TextColumn(width="large")})
-    st.download_button("Download these ads (CSV)", df[cols].to_csv(index=False).encode("utf-8"),
+    st.download_button("Download these ads (CSV)", csv_bytes(df[cols]),
                        file_name="ads.csv", mime="text/csv", key="ads_csv")
 
     st.subheader("One ad")

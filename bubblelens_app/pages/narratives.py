@@ -7,6 +7,7 @@ from pathlib import Path
 import plotly.express as px
 import streamlit as st
 
+from bubblelens.present.safe import public_error
 from bubblelens_app import data, state
 from bubblelens_app.figures import chart
 
@@ -19,7 +20,7 @@ def _promote(narrative_id: str, name: str, codebook: str) -> None:
     assert path is not None
     with Store.open(path, read_only=True) as store:
         entry = promote(codebook, narrative_id, name=name, store=store)
-    st.success(f"Promoted {narrative_id} as {entry['id']!r} into {codebook}. "
+    st.success(f"Promoted {narrative_id} as {entry['id']!r} into {Path(codebook).name} (beside the store). "
                "Re-run `bubblelens classify --codebook` with it to score every message against it.")
 
 
@@ -69,15 +70,15 @@ def render() -> None:
         st.text(t)
     with st.form("promote"):
         st.markdown("**Promote into a codebook** (the classify stage scores every message against it next run)")
-        name = st.text_input("Name", key="promote_name")
-        default_cb = str(Path(state.db_path() or ".").with_name("codebook.yaml"))
-        codebook = st.text_input("Codebook file (created from the default when missing)", value=default_cb,
-                                 key="promote_codebook")
+        name = st.text_input("Name", key="promote_name", max_chars=80)
+        # the codebook is always the one beside the store: a visitor never chooses where a file is written
+        codebook = str(Path(state.db_path() or ".").with_name("codebook.yaml"))
+        st.caption("Into `codebook.yaml` beside the store (created from the default when missing).")
         if st.form_submit_button("Promote") and name.strip():
             try:
                 _promote(pick, name.strip(), codebook)
             except Exception as e:
-                st.error(str(e))
+                st.error(public_error(e))
 
 
 render()
