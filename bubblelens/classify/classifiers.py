@@ -198,8 +198,10 @@ class CampClassifier(NarrativeClassifier):
             emb = embeddings[need] if embeddings is not None else None
             labels, proba = self.predict_with_proba(texts, embeddings=emb)
             for j, i in enumerate(need):
-                out[i] = (str(labels[j]), float(proba[j].max()), "text",
-                          topk_json(self.classes_, proba[j], self.top_k))
+                # an abstention carries no camp distribution: its probabilities are what it did not trust,
+                # so measure counts it as unassigned, not as a fraction of each camp
+                topk = None if labels[j] == UNASSIGNED else topk_json(self.classes_, proba[j], self.top_k)
+                out[i] = (str(labels[j]), float(proba[j].max()), "text", topk)
         return out
 
 

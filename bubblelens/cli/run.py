@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from ..pipeline import FIXTURE_INPUTS, PipelineResult, fixtures_dir, run_pipeline
+from ..report.findings import EVIDENCE, isolated_segments
 from ..store import Store
 from .options import CODEBOOK, DB, ENCODER, SPONSORS
 
@@ -52,15 +53,28 @@ def _summary(store: Store, res: PipelineResult) -> dict[str, Any]:
     out: dict[str, Any] = {"store": store.path, "counts": store.stats(), "stages": res.stages,
                            "file_errors": res.file_errors}
     out["segments"] = {}
+    out["no_cross_cutting"] = {}
     for name, m in res.measures.items():
-        segs = sorted(m.get("segments", []), key=lambda s: s["cross_cutting"]["value"])
+        # the report's findings: least cross-cutting segments with enough evidence (never a spill-over region)
+        found = isolated_segments(m, n=5)
         out["segments"][name] = [
-            {"segment": s["segment"], "impressions": round(float(s["impressions"])),
-             "cross_cutting": [round(s["cross_cutting"]["value"], 3)]
-             + [round(x, 3) for x in s["cross_cutting"]["ci"]]}
-            for s in segs[:5]
-        ]
+            {"segment": f["segment"], "impressions": round(f["impressions"]), "n_ads": f["n_ads"],
+             "n_sponsors": f["n_sponsors"],
+             "cross_cutting": [round(f["value"], 3)] + [round(x, 3) for x in (f["ci"] or [f["value"]] * 2)]}
+            for f in found]
+        if not found:
+            out["no_cross_cutting"][name] = _why_none(m)
     return out
+
+
+def _why_none(m: dict[str, Any]) -> str:
+    """Why a measurement has no cross-cutting finding, in one line."""
+    segs = m.get("segments", [])
+    known = max((int(s.get("n_camp_ads") or 0) for s in segs), default=0)
+    if known < EVIDENCE["min_ads"]:
+        return (f"the camp is known for at most {known} ads of any segment (see the classify warnings: give a "
+                "codebook of the data's camps, or a sponsor table)")
+    return "no segment has enough ads, sponsors and impressions behind it for a finding (docs/report.md)"
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
@@ -71,10 +85,15 @@ def _print_summary(summary: dict[str, Any]) -> None:
                f"{c['targeting']} targeting rows, {c['audiences']} audiences, {c['exposures']} exposures, "
                f"{c['rejects']} rejects, {c['scores']} scores, {c['segments']} segments")
     for name, segs in summary["segments"].items():
-        click.echo(f"\nLeast cross-cutting exposure, {name} (share of impressions from other camps, 95% CI):")
+        if not segs:
+            click.echo(f"\n{name}: no cross-cutting finding: {summary['no_cross_cutting'].get(name, '')}")
+            continue
+        click.echo(f"\nLeast cross-cutting exposure, {name} (share of impressions from other camps, 95% census "
+                   "interval; segments with enough evidence):")
         for s in segs:
             v, lo, hi = s["cross_cutting"]
-            click.echo(f"  {s['segment']:<32} {v:6.1%}  [{lo:.1%}, {hi:.1%}]  {s['impressions']:,} impressions")
+            click.echo(f"  {s['segment']:<32} {v:6.1%}  [{lo:.1%}, {hi:.1%}]  {s['impressions']:,} impressions, "
+                       f"{s['n_ads']:,} ads, {s['n_sponsors']:,} sponsors")
 
 
 def _options(f: Any) -> Any:

@@ -93,13 +93,16 @@ class ExposureData:
         w = self.weights
         return np.asarray(w.toarray() if isinstance(w, sp.spmatrix | sp.sparray) else w, dtype=np.float64)
 
-    def support(self) -> tuple[IntArray, IntArray]:
-        """Per segment: number of distinct ads and of distinct sponsors with a positive weight."""
+    def support(self, among: NDArray[np.bool_] | None = None) -> tuple[IntArray, IntArray]:
+        """Per segment: number of distinct ads and of distinct sponsors with a positive weight (only the
+        messages where ``among`` is True, when given)."""
         w = sp.csc_matrix(self.weights)
         n_ads = np.zeros(len(self.segments), dtype=np.int64)
         n_sp = np.zeros(len(self.segments), dtype=np.int64)
         for s in range(len(self.segments)):
             rows = w.indices[w.indptr[s]:w.indptr[s + 1]][w.data[w.indptr[s]:w.indptr[s + 1]] > 0]
+            if among is not None:
+                rows = rows[among[rows]]
             n_ads[s] = len(rows)
             n_sp[s] = len(np.unique(self.sponsor[rows]))
         return n_ads, n_sp

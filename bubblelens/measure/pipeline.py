@@ -287,6 +287,10 @@ def measure_store(store: Store, *, scheme: str, by: str | None = None, lean: str
     timings["permutation_s"] = time.perf_counter() - t1
     few = data.few_ads()
     n_ads, n_sp = data.support()
+    # what a cross-cutting finding rests on: the ads whose camp is known (more than half its probability)
+    unassigned_col = data.camps.index(UNASSIGNED) if UNASSIGNED in data.camps else -1
+    camp_known = (np.where(data.camp_idx == unassigned_col, 0.0, data.camp_p).sum(axis=1) > 0.5)
+    n_camp_ads, n_camp_sp = data.support(camp_known)
     imp_lo = mats["lower"][0].sum(axis=1)
     imp_hi = mats["upper"][0].sum(axis=1)
     pn0 = mt.shares(nn0)
@@ -316,6 +320,8 @@ def measure_store(store: Store, *, scheme: str, by: str | None = None, lean: str
         seg["few_ads"] = bool(few[s])
         seg["n_ads"] = int(n_ads[s])
         seg["n_sponsors"] = int(n_sp[s])
+        seg["n_camp_ads"] = int(n_camp_ads[s])
+        seg["n_camp_sponsors"] = int(n_camp_sp[s])
         result["segments"].append(seg)
     g: dict[str, Any] = {}
     for m in GLOBAL_METRICS:
@@ -372,7 +378,7 @@ def metrics_frame(result: Mapping[str, Any]) -> pd.DataFrame:
         for m in SEGMENT_METRICS:
             e = seg[m]
             rows.append({**base, "metric": m, "value": e["value"], "ci_low": e["ci"][0], "ci_high": e["ci"][1]})
-        for k in ("n_ads", "n_sponsors"):  # what a finding rests on (report/findings.py)
+        for k in ("n_ads", "n_sponsors", "n_camp_ads", "n_camp_sponsors"):  # what a finding rests on
             rows.append({**base, "metric": f"support:{k}", "value": seg.get(k), "ci_low": None, "ci_high": None})
         for k, v in (seg.get("echo") or {}).items():  # the echo-chamber plot's points (app, report)
             rows.append({**base, "metric": f"echo:{k}", "value": v, "ci_low": None, "ci_high": None})

@@ -108,13 +108,20 @@ def has_evidence(seg: dict[str, Any], total_impressions: float, evidence: dict[s
 def isolated_segments(measure: dict[str, Any], *, n: int = 3, metric: str = "cross_cutting",
                       evidence: dict[str, float] | None = None) -> list[dict[str, Any]]:
     """The ``n`` segments with the lowest cross-cutting share (ties: lowest upper bound of the interval),
-    among those with enough evidence (:data:`EVIDENCE`, :func:`has_evidence`)."""
+    among those with enough evidence (:data:`EVIDENCE`, :func:`has_evidence`): for the cross-cutting share,
+    enough ads and sponsors *whose camp is known* (``n_camp_ads``, ``n_camp_sponsors``)."""
     rows = []
     segs = measure.get("segments", [])
     total = sum(float(s.get("impressions") or 0.0) for s in segs)
+    e = {**EVIDENCE, **(evidence or {})}
     for s in segs:
         v, ci = _metric(s, metric)
         if v is None or not np.isfinite(v) or not has_evidence(s, total, evidence):
+            continue
+        # a camp share rests on the ads whose camp is known, not on every ad delivered there
+        if metric == "cross_cutting" and (
+                (s.get("n_camp_ads") is not None and s["n_camp_ads"] < e["min_ads"])
+                or (s.get("n_camp_sponsors") is not None and s["n_camp_sponsors"] < e["min_sponsors"])):
             continue
         rows.append({"segment": str(s["segment"]), "value": v, "ci": ci,
                      "impressions": float(s.get("impressions") or 0.0), "home": s.get("home"),
