@@ -118,6 +118,18 @@ def _lean(store: Store, lean: str | None, scheme: str, members: pd.DataFrame, id
     return circular_lean(n_camp_point, camps, positions=positions)
 
 
+def _narrative_support(data: ExposureData) -> dict[str, dict[str, int]]:
+    """Per narrative: the ads it is the label of (more than half their probability) and their sponsors,
+    among the measured ads: what a finding about that narrative rests on."""
+    out = {}
+    for k, name in enumerate(data.narratives):
+        if name == UNASSIGNED:
+            continue
+        mine = np.where(data.narr_idx == k, data.narr_p, 0.0).sum(axis=1) > 0.5
+        out[name] = {"n_ads": int(mine.sum()), "n_sponsors": len(np.unique(data.sponsor[mine]))}
+    return out
+
+
 def _check_links(store: Store, scheme: str, by: str | None) -> None:
     """Refuse with the real cause when nothing links the scheme's segments to messages (before the privacy
     floor would refuse every segment for having no impressions)."""
@@ -340,6 +352,7 @@ def measure_store(store: Store, *, scheme: str, by: str | None = None, lean: str
                             for i, a in zip(narr_cols, slant, strict=True)}
     g["narrative_slant_circular"] = home.circular
     g["camps"] = {"ids": camps_all, "without_position": unplaced, "isolation_sides": side_basis}
+    g["narrative_support"] = {"value": None, "ci": [None, None], "by_narrative": _narrative_support(data)}
     g["interval_method"] = sorted({c[2] for c in cis.values() if c[2] != "none"})
     g["n_boot"] = n_boot
     g["uncertainty"] = uncertainty

@@ -84,7 +84,7 @@ def measured_segments(long: pd.DataFrame) -> pd.DataFrame:
     """The measure stage's ``metrics_segments`` rows (one per segment × metric) as one row per segment:
     ``segment_id, segment, impressions, few_ads, home_lean_source`` and, per metric, its value with
     ``<metric>_low`` / ``<metric>_high`` interval bounds; ``lean`` and ``received_slant`` where camps
-    have positions (the echo-chamber plot)."""
+    have positions (the echo-chamber plot); ``n_ads``, ``n_sponsors`` (and those whose camp is known)."""
     if long.empty:
         return pd.DataFrame()
     rows = long[long["metric"].isin(SEGMENT_METRICS)]
@@ -100,6 +100,10 @@ def measured_segments(long: pd.DataFrame) -> pd.DataFrame:
         pts = long[long["metric"] == f"echo:{m}"].set_index("segment_id")["value"]
         if pts.notna().any():
             out[m] = pts.reindex(out.index).astype(float)
+    for k in ("n_ads", "n_sponsors", "n_camp_ads", "n_camp_sponsors"):  # what a finding rests on
+        sup = long[long["metric"] == f"support:{k}"].set_index("segment_id")["value"]
+        if len(sup):
+            out[k] = sup.reindex(out.index)
     base = long.drop_duplicates("segment_id").set_index("segment_id")
     keep = [c for c in ("label", "impressions", "few_ads", "home_lean_source") if c in base]
     return base[keep].join(out, how="right").reset_index()

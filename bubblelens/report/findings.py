@@ -131,8 +131,10 @@ def isolated_segments(measure: dict[str, Any], *, n: int = 3, metric: str = "cro
 
 
 def concentrated_narratives(measure: dict[str, Any], *, n: int = 3, top_k: int = 2,
-                            exclude: tuple[str, ...] = ("unassigned",)) -> list[dict[str, Any]]:
-    """The ``n`` narratives whose audience differs most from the whole: highest ``JS(q_k ‖ w)``.
+                            exclude: tuple[str, ...] = ("unassigned",),
+                            evidence: dict[str, float] | None = None) -> list[dict[str, Any]]:
+    """The ``n`` narratives whose audience differs most from the whole: highest ``JS(q_k ‖ w)``, among
+    those with enough ads and sponsors behind them (``global.narrative_support`` of the measurement).
 
     >>> m = {"segments": [
     ...     {"segment": "a", "impressions": 100, "narrative_share": {"x": 0.5, "y": 0.5}},
@@ -157,6 +159,13 @@ def concentrated_narratives(measure: dict[str, Any], *, n: int = 3, top_k: int =
         rows.append({"narrative": k, "js": js, "impressions": float(N[:, j].sum()),
                      "top_segments": [labels[i] for i in top],
                      "top_share": float(q[top].sum()), "base_share": float(w[top].sum())})
+    # a narrative is a headline only with enough ads and sponsors behind it (the segments' thresholds)
+    support = ((measure.get("global") or {}).get("narrative_support") or {}).get("by_narrative")
+    if support is not None:
+        e = {**EVIDENCE, **(evidence or {})}
+        rows = [{**r, **support[r["narrative"]]} for r in rows if r["narrative"] in support
+                and support[r["narrative"]]["n_ads"] >= e["min_ads"]
+                and support[r["narrative"]]["n_sponsors"] >= e["min_sponsors"]]
     rows.sort(key=lambda r: (-float(r["js"]), str(r["narrative"])))
     return rows[:n]
 
@@ -277,16 +286,6 @@ def build_findings(store: Store, measure: dict[str, Any], *, scheme: str, n_segm
         return f
     msi = msi.join(msgs[["sponsor", "narrative"]], on="message_id")
     msi["sponsor"] = msi["sponsor"].fillna("—")
-    # a narrative is a headline only with enough ads and sponsors behind it (the segments' thresholds)
-    support = msi.groupby("narrative").agg(n_ads=("message_id", "nunique"), n_sponsors=("sponsor", "nunique"))
-    wide = concentrated_narratives(measure, n=len(support) + n_narratives, top_k=top_k)
-    kept = []
-    for con in wide:
-        n_a, n_s = (support.loc[con["narrative"]].tolist() if con["narrative"] in support.index else (0, 0))
-        if n_a >= EVIDENCE["min_ads"] and n_s >= EVIDENCE["min_sponsors"]:
-            kept.append({**con, "n_ads": int(n_a), "n_sponsors": int(n_s)})
-    f.concentrated = kept[:n_narratives]
-
     def describe(ads: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out = []
         for a in ads:

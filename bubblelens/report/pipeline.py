@@ -132,7 +132,12 @@ def messages_only_measure(store: Store) -> dict[str, Any] | None:
             "n_sponsors": int(support[1]), "home_lean": {"source": None, "circular": False}})
     segments.sort(key=lambda e: (-float(e["impressions"]), str(e["segment_id"])))
     n_messages = int((con.execute("SELECT count(*) FROM messages").fetchone() or (0,))[0])
-    return {"scheme": MESSAGES_SCHEME, "run_id": None, "params": {}, "segments": segments, "global": {},
+    narr_support = con.execute(
+        "SELECT n.label, count(*), count(DISTINCT m.sponsor) FROM scores n JOIN messages m USING (message_id) "
+        "WHERE n.task = 'narrative' AND n.label <> 'unassigned' GROUP BY 1").fetchall()
+    by_narrative = {str(k): {"n_ads": int(a), "n_sponsors": int(b)} for k, a, b in narr_support}
+    return {"scheme": MESSAGES_SCHEME, "run_id": None, "params": {}, "segments": segments,
+            "global": {"narrative_support": {"value": None, "ci": [None, None], "by_narrative": by_narrative}},
             "messages_only": {"messages": n_messages}}
 
 
@@ -214,27 +219,22 @@ def encoder_name(encoder_id: str) -> str:
     return re.sub(r"@[\w.+]+$", "", base)
 
 
-def narrative_labels(lang: str) -> dict[str, str]:
-    """Narrative id → its label in ``lang`` from the default codebook ({} when it cannot be read)."""
-    try:
-        from ..classify import load_codebook
+def narrative_labels(lang: str, store: Store | None = None) -> dict[str, str]:
+    """Narrative id → its label in ``lang`` (else English, else any) from the codebook the store's last
+    ``classify`` used (the default codebook without a store or a readable path; {} when none can be read)."""
+    from ..classify import load_codebook
 
-        cb = load_codebook()
+    path = None
+    if store is not None:
+        row = store.con.execute("SELECT params FROM runs WHERE stage = 'classify' AND status = 'ok' "
+                                "ORDER BY finished_at DESC LIMIT 1").fetchone()
+        path = (json.loads(row[0]) if row and row[0] else {}).get("codebook")
+    try:
+        cb = load_codebook(path if path and Path(str(path)).is_file() else None)
     except Exception:  # the codebook is optional for the report: ids are shown instead
         return {}
-    out: dict[str, str] = {}
-    for n in getattr(cb, "narratives", []) or []:
-        nid = getattr(n, "id", None) or (n.get("id") if isinstance(n, dict) else None)
-        if nid is None:
-            continue
-        labels = getattr(n, "labels", None) or (n.get("labels") if isinstance(n, dict) else None)
-        label = None
-        if isinstance(labels, dict):
-            label = labels.get(lang) or labels.get("en")
-        label = label or getattr(n, f"label_{lang}", None) or getattr(n, "label", None)
-        if label:
-            out[str(nid)] = str(label)
-    return out
+    return {n.id: n.labels.get(lang) or n.labels.get("en") or next(iter(n.labels.values()))
+            for n in cb.narratives}
 
 
 def floor_of(measure: dict[str, Any]) -> dict[str, Any]:

@@ -235,7 +235,7 @@ def _write(store: Store, out: Path, measure: dict[str, Any], findings: Findings,
              "heatmap": S["heatmap_messages"]}
     if (measure.get("params") or {}).get("uncertainty") == "advertisers":  # say what the interval describes
         S = {**S, "cross_cutting_caption": S["cross_cutting_caption_advertisers"]}
-    names = pipeline.narrative_labels(lang)
+    names = pipeline.narrative_labels(lang, store)
 
     def nlabel(k: Any) -> str:
         return names.get(str(k), str(k)) if k is not None else "—"

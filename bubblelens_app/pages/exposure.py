@@ -8,6 +8,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
+from bubblelens.report.findings import has_evidence
 from bubblelens_app import data, state
 from bubblelens_app.figures import chart
 
@@ -33,6 +34,7 @@ def _heatmap(scheme: str, long: pd.DataFrame, P: pd.DataFrame) -> None:
         showlegend=False))
     fig.update_layout(height=max(320, 28 * len(P) + 160), xaxis_title="narrative", yaxis_title="segment",
                       clickmode="event+select")
+    fig.update_yaxes(autorange="reversed")  # the first row (most impressions) on top
     ev = chart(fig, long, key="heatmap", filename=f"exposure_{scheme}", on_select="rerun",
                selection_mode="points")
     points = getattr(getattr(ev, "selection", None), "points", None) or []
@@ -63,7 +65,9 @@ def render() -> None:
         st.info("No impressions can be attributed to this scheme's segments yet (needs scores and "
                 "deliveries or exposures).")
         return
-    _heatmap(scheme, long, ex["shares"])
+    # rows by impressions, largest first: the segments that matter on top, spill-over regions at the bottom
+    order = long.groupby("segment_id")["impressions"].sum().sort_values(ascending=False).index
+    _heatmap(scheme, long, ex["shares"].reindex([s for s in order if s in ex["shares"].index]))
 
     measured = ex["measured"]
     if not len(measured):
@@ -77,6 +81,15 @@ def render() -> None:
     unc = _uncertainty(glob)
     st.caption(f"From the measure stage; {unc}. Home lean: {lean_src or '—'}. Segments backed by few ads "
                "are flagged.")
+    total = float(measured["impressions"].fillna(0).sum())
+    enough = measured.apply(lambda r: has_evidence({"segment": r.get("label"), "n_ads": r.get("n_ads"),
+                                                    "n_sponsors": r.get("n_sponsors"),
+                                                    "impressions": r.get("impressions"),
+                                                    "few_ads": bool(r.get("few_ads"))}, total), axis=1)
+    thin = int((~enough).sum())
+    if thin and not st.checkbox(f"Show the {thin} segments with too little behind them (spill-over regions, "
+                                "few ads or sponsors, unknown place)", value=False, key="cc_thin"):
+        measured = measured[enough.to_numpy()]
     if "cross_cutting" in measured and measured["cross_cutting"].notna().any():
         cc = measured.dropna(subset=["cross_cutting"]).sort_values("cross_cutting")
         fig = px.scatter(cc, x="cross_cutting", y="label", error_x=cc["cross_cutting_high"] - cc["cross_cutting"],
