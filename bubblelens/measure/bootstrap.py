@@ -11,6 +11,8 @@ Model of one replicate (docs/metrics.md "Uncertainty"):
 - The replicate's matrices ``N[s, k] = Σ_m D[m, s] · w_sponsor(m) · I_m · 1[z_m = k]`` are accumulated by
   a compiled kernel (numba) that streams the message × segment weights ``D`` once per chunk of
   replicates; there is no Python loop per message.
+- The permutation null runs in the same kernel: in replicate ``r`` message ``m`` draws its labels from the
+  distributions of message ``π_r(m)`` (impressions at their point values, every sponsor weight 1).
 
 Intervals are percentile, or BCa (Efron 1987) with the acceleration from a delete-one-group jackknife over
 sponsors (sponsors pooled into at most ``max_groups`` groups). Everything is seeded: the same inputs, seed
