@@ -290,3 +290,52 @@ def test_funnel_on_meta_ads_with_declared_targeting(tmp_path: Path) -> None:
     for r in rows:
         assert r["supply"]["value"] >= r["targeted"]["value"] > 0
         assert r["delivered"]["value"] == n_ads[r["segment"]]
+
+
+def test_every_step_is_timed_and_recorded(fixture_store: Path, interests_result: dict) -> None:
+    """The run's timings name every step; the steps add up to the total; the run record holds them."""
+    t = interests_result["timings"]
+    steps = ["load_s", "prepare_s", "bootstrap_s", "intervals_s", "permutation_s", "results_s", "funnel_s",
+             "write_s"]
+    assert set(t) == {*steps, "total_s"} and list(t)[-1] == "total_s"
+    assert all(t[k] >= 0 for k in t)
+    assert sum(t[k] for k in steps) == pytest.approx(t["total_s"], abs=0.001 * len(steps))
+    with Store.open(fixture_store, read_only=True) as store:
+        rec = json.loads(store.con.execute("SELECT timings FROM runs WHERE run_id = ?",
+                                           [interests_result["run_id"]]).fetchone()[0])
+    assert set(rec) == set(t)
+
+
+@pytest.mark.parametrize("by", ["region", "age_gender", "gender"])
+def test_cell_weights_are_the_delivery_rows_of_each_cell(tmp_path: Path, by: str) -> None:
+    """``D[m, s]``: the share (or count) of message m's delivery rows whose cell on the scheme's dimensions
+    is s, one breakdown kind per message (the first of KIND_PREFERENCE it has), as the roll-up counts."""
+    import scipy.sparse as sp
+
+    from bubblelens.ingest import ingest_paths
+    from bubblelens.measure.matrices import load_exposure_data
+    from bubblelens.segment import segment_store
+    from bubblelens.segment.cells import KIND_PREFERENCE, cell_key, parse_dims
+
+    dims = list(parse_dims(by) or ())
+    with Store.open(tmp_path / "meta.duckdb") as store:
+        ingest_paths(store, [FIXTURES / "meta_ads.jsonl"])
+        ids = {r[0] for r in store.con.execute("SELECT message_id FROM messages").fetchall()}
+        truth = pd.read_csv(FIXTURES / "truth" / "messages.csv", dtype={"msg_id": str})
+        write_scores(store, truth[truth["msg_id"].isin(ids)])
+        segment_store(store, scheme="cells", by=by)
+        data, segs, _ = load_exposure_data(store, scheme="cells", by=by, impressions_min=0)
+        d = store.con.execute("SELECT * FROM deliveries").df()
+    d = d.dropna(subset=dims)
+    d = d[(d[dims].astype(str) != "").all(axis=1)]
+    rank = d["kind"].map(lambda k: KIND_PREFERENCE.index(k) if k in KIND_PREFERENCE else len(KIND_PREFERENCE))
+    d = d[rank == rank.groupby(d["message_id"]).transform("min")]
+    d = d.assign(segment_id=[cell_key(r, dims) for r in d[dims].to_dict("records")])
+    d = d[d["segment_id"].isin(segs.ids) & d["message_id"].isin(data.message_ids)]
+    val = d["share"].astype("float64").where(d["share"].notna(), d["count"].astype("float64"))
+    want = np.zeros((len(data.message_ids), len(segs.ids)))
+    np.add.at(want, (pd.Index(data.message_ids).get_indexer(d["message_id"]),
+                     pd.Index(segs.ids).get_indexer(d["segment_id"])), val.fillna(0).to_numpy())
+    got = data.weights.toarray() if sp.issparse(data.weights) else data.weights
+    assert len(d) > 0 and len(segs.ids) > 1
+    np.testing.assert_allclose(got, want, rtol=1e-12)

@@ -118,6 +118,37 @@ def test_permutation_null() -> None:
     assert p_seg == pytest.approx(1 / 200)
 
 
+@pytest.mark.parametrize("sparse", [False, True])
+def test_compiled_permutation_null_has_the_distribution_of_the_plain_one(sparse: bool,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compiled permutation replicates (labels of message π_r(m) drawn for message m) give the null
+    of the former one-shuffle-per-replicate path: same mean (the soft counts of the pooled label
+    distribution), same spread of the statistic, and each replicate keeps every label's frequency."""
+    d = small_data(seed=5, sparse=sparse)
+    d.upper = np.where(np.isnan(d.upper), d.lower, d.upper)
+    d.lower = d.upper.copy()
+    imp = bs.point_impressions(d.lower, d.upper)
+    pooled = d.narr_p.mean(axis=0)
+    w = d.dense_weights()
+    expect = (w * imp[:, None]).sum(axis=0)[:, None] * pooled[None, :]  # E[N[s, k]] under the null
+    fused = bs.replicate_matrices(d, 1500, np.random.default_rng(4), permute=True)[0]
+    assert fused.mean(axis=0) == pytest.approx(expect, rel=0.03)
+    monkeypatch.setattr(bs, "_PLAIN_PERMUTATION", True)
+    plain = bs.replicate_matrices(d, 1500, np.random.default_rng(4), permute=True)[0]
+    assert stats.ks_2samp(mt.theil_m(fused), mt.theil_m(plain)).pvalue > 0.001
+    # certain labels, one segment per message, equal impressions: every replicate carries exactly the
+    # observed label counts (labels move between messages, never change their frequency)
+    d.lower = d.upper = np.full(d.n_messages, 1000.0)
+    imp = bs.point_impressions(d.lower, d.upper)
+    d.narr_p = np.eye(3)[np.random.default_rng(6).integers(0, 3, d.n_messages)]
+    d.weights = np.eye(d.weights.shape[1])[np.random.default_rng(7).integers(0, d.weights.shape[1], d.n_messages)]
+    monkeypatch.setattr(bs, "_PLAIN_PERMUTATION", False)
+    nn = bs.replicate_matrices(d, 50, np.random.default_rng(8), permute=True)[0]
+    observed = (d.narr_p * imp[:, None]).sum(axis=0)
+    assert nn.sum(axis=1) == pytest.approx(np.broadcast_to(observed, (50, 3)), rel=1e-9)
+    assert not np.allclose(nn, nn[:1]), "replicates differ"
+
+
 def test_census_interval_draws_only_what_is_unknown_about_these_ads() -> None:
     """An ad library is a census: with exact impressions and certain labels the census interval has width 0,
     while the advertiser-cluster bootstrap (an explicit option) still varies with the sponsors drawn."""

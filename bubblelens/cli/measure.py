@@ -79,3 +79,6 @@ def measure(db: str, scheme: str, by: str | None, lean: str | None, as_json: boo
         ci = "" if e["ci"][0] is None else f" [{e['ci'][0]:.3f}, {e['ci'][1]:.3f}]"
         pv = f", p = {e['p_value']:.3f}" if e.get("p_value") is not None else ""
         click.echo(f"  {m}: {e['value']:.3f}{ci}{pv}")
+    t = result.get("timings") or {}
+    if t:  # every step of the run (also in the run record and in --json)
+        click.echo("  timings: " + ", ".join(f"{k.removesuffix('_s')} {v:.2f} s" for k, v in t.items()))

@@ -11,6 +11,8 @@ Model of one replicate (docs/metrics.md "Uncertainty"):
 - The replicate's matrices ``N[s, k] = Σ_m D[m, s] · w_sponsor(m) · I_m · 1[z_m = k]`` are accumulated by
   a compiled kernel (numba) that streams the message × segment weights ``D`` once per chunk of
   replicates; there is no Python loop per message.
+- The permutation null runs in the same kernel: in replicate ``r`` message ``m`` draws its labels from the
+  distributions of message ``π_r(m)`` (impressions at their point values, every sponsor weight 1).
 
 Intervals are percentile, or BCa (Efron 1987) with the acceleration from a delete-one-group jackknife over
 sponsors (sponsors pooled into at most ``max_groups`` groups). Everything is seeded: the same inputs, seed
@@ -19,6 +21,7 @@ and ``n_boot`` give the same numbers.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -48,6 +51,9 @@ IntArray = NDArray[np.int64]
 Statistic = Callable[[FloatArray, FloatArray], Mapping[str, FloatArray]]
 
 FEW_ADS = 5
+#: ``BUBBLELENS_PLAIN_PERMUTATION=1``: the permutation null's former path (one Python-level shuffle and
+#: draw per replicate), kept for the benchmark's before/after ratio (bench/bench_measure_de.py)
+_PLAIN_PERMUTATION = os.environ.get("BUBBLELENS_PLAIN_PERMUTATION", "") not in ("", "0")
 FEW_SPONSORS = 3
 
 
@@ -217,10 +223,11 @@ try:  # the compiled accumulation kernels (numba ships with umap-learn)
         return w * np.exp(llo + u1 * span), idx_n[_pick(cum_n, u2)], idx_c[_pick(cum_c, u3)]
 
     @njit(parallel=True, cache=True, fastmath=True)
-    def _replicates_dense(D, llo, span, spn, W, raw, cum_n, idx_n, cum_c, idx_c,
+    def _replicates_dense(D, llo, span, spn, W, raw, src, cum_n, idx_n, cum_c, idx_c,
                           n_cols, n_threads):  # pragma: no cover
         M, R = raw.shape
         S = D.shape[1]
+        permuted = src.shape[0] > 0
         part = np.zeros((n_threads, R, n_cols, S))
         for t in prange(n_threads):
             lo = M * t // n_threads
@@ -233,7 +240,8 @@ try:  # the compiled accumulation kernels (numba ships with umap-learn)
                     w = W[g, r]
                     if w == 0.0:
                         continue
-                    c, kn, kc = _draw(raw[m, r], w, llo[m], span[m], cum_n[m], idx_n[m], cum_c[m], idx_c[m])
+                    h = src[m, r] if permuted else m  # permutation null: the labels of message h
+                    c, kn, kc = _draw(raw[m, r], w, llo[m], span[m], cum_n[h], idx_n[h], cum_c[h], idx_c[h])
                     for k in (kn, kc):
                         row = out[r, k]
                         for s in range(S):
@@ -241,9 +249,10 @@ try:  # the compiled accumulation kernels (numba ships with umap-learn)
         return part.sum(axis=0)
 
     @njit(parallel=True, cache=True, fastmath=True)
-    def _replicates_csr(indptr, indices, data, llo, span, spn, W, raw, cum_n, idx_n,
+    def _replicates_csr(indptr, indices, data, llo, span, spn, W, raw, src, cum_n, idx_n,
                         cum_c, idx_c, n_cols, n_seg, n_threads):  # pragma: no cover
         M, R = raw.shape
+        permuted = src.shape[0] > 0
         part = np.zeros((n_threads, R, n_cols, n_seg))
         for t in prange(n_threads):
             lo = M * t // n_threads
@@ -259,7 +268,8 @@ try:  # the compiled accumulation kernels (numba ships with umap-learn)
                     w = W[g, r]
                     if w == 0.0:
                         continue
-                    c, kn, kc = _draw(raw[m, r], w, llo[m], span[m], cum_n[m], idx_n[m], cum_c[m], idx_c[m])
+                    h = src[m, r] if permuted else m  # permutation null: the labels of message h
+                    c, kn, kc = _draw(raw[m, r], w, llo[m], span[m], cum_n[h], idx_n[h], cum_c[h], idx_c[h])
                     for k in (kn, kc):
                         row = out[r, k]
                         for q in range(a, b):
@@ -303,14 +313,21 @@ def _cum(p: FloatArray) -> FloatArray:
 
 
 def _fused_replicates(data: ExposureData, n: int, rng: np.random.Generator, *, resample_sponsors: bool,
-                      draw_ranges: bool) -> tuple[FloatArray, FloatArray]:
-    """Compiled path: uniforms drawn here (seeded), transformed and accumulated inside the kernel."""
+                      draw_ranges: bool, permute: bool = False) -> tuple[FloatArray, FloatArray]:
+    """Compiled path: uniforms drawn here (seeded), transformed and accumulated inside the kernel.
+
+    ``permute``: the permutation null's replicates (impressions at their point values, weight 1 per
+    sponsor): in replicate ``r`` message ``m`` draws its labels from the distributions of message
+    ``π_r(m)``, ``π_r`` a uniform random permutation (one per replicate, ``Generator.permuted``).
+    """
     import numba
 
     from .ranges import bounds
 
     m = data.n_messages
     kn, kc = len(data.narratives), len(data.camps)
+    if permute:
+        resample_sponsors = draw_ranges = False
     lo, hi = bounds(data.lower, data.upper)
     llo = np.log(lo)
     span = np.log(hi) - llo if draw_ranges else np.zeros(m)
@@ -318,10 +335,14 @@ def _fused_replicates(data: ExposureData, n: int, rng: np.random.Generator, *, r
         llo = np.log(point_impressions(data.lower, data.upper))
     n_sp = int(data.sponsor.max()) + 1 if m else 1
     W = rng.poisson(1.0, size=(n_sp, n)).astype(np.float64) if resample_sponsors else np.ones((n_sp, n))
+    if permute:  # (M, n): the message whose labels message m carries in replicate r
+        src = np.ascontiguousarray(rng.permuted(np.tile(np.arange(m, dtype=np.int64), (n, 1)), axis=1).T)
+    else:
+        src = np.zeros((0, 0), dtype=np.int64)
     # one raw 64-bit draw per (message, replicate), split into three 21-bit uniforms (midpoints):
     # impressions, narrative, camp
     raw = rng.bit_generator.random_raw((m, n))
-    args = (llo, span, data.sponsor.astype(np.int64), W, raw,
+    args = (llo, span, data.sponsor.astype(np.int64), W, raw, src,
             _cum(data.narr_p), data.narr_idx.astype(np.int64),
             _cum(data.camp_p), (data.camp_idx + kn).astype(np.int64), kn + kc)
     nt = int(numba.get_num_threads())
@@ -345,6 +366,8 @@ def replicate_matrices(data: ExposureData, n: int, rng: np.random.Generator, *,
     """
     m = data.n_messages
     kn, kc = len(data.narratives), len(data.camps)
+    if permute and _HAVE_NUMBA and not _PLAIN_PERMUTATION:
+        return _fused_replicates(data, n, rng, resample_sponsors=False, draw_ranges=False, permute=True)
     if permute:
         resample_sponsors = draw_ranges = False
     elif _HAVE_NUMBA and draw_labels:

@@ -67,8 +67,8 @@ def _parse_rules(rules: pd.DataFrame) -> dict[str, _Rules]:
     for mid, val, ok in zip(rules["message_id"].to_numpy(), values, included, strict=True):
         (inc if ok else exc).setdefault(mid, []).append(val)
         (exc if ok else inc).setdefault(mid, [])
-    return {m: _Rules(frozenset(inc[m]), frozenset(exc[m]), tuple(_age_bounds(v) for v in inc[m]))
-            for m in inc}
+    ages = {v: _age_bounds(v) for v in set(values)}  # few distinct values: each parsed once
+    return {m: _Rules(frozenset(inc[m]), frozenset(exc[m]), tuple(ages[v] for v in inc[m])) for m in inc}
 
 
 @dataclass(frozen=True)
@@ -158,9 +158,13 @@ def funnel(store: Store, data: ExposureData, *, scheme_name: str, labels: list[s
     np.add.at(camp_p, (np.repeat(np.arange(data.n_messages), data.camp_idx.shape[1]), data.camp_idx.ravel()),
               data.camp_p.ravel())
     delivered = (sp.csc_matrix(data.weights) > 0).toarray() if sp.issparse(data.weights) else data.weights > 0
+    # ads share rule sets: decide each distinct set once per segment (the last slot: no rules = everyone)
+    distinct = list(dict.fromkeys(groups.values()))
+    slot = {r: i for i, r in enumerate(distinct)}
+    codes = np.array([slot[groups[m]] if m in groups else len(distinct) for m in data.message_ids], dtype=np.int64)
     rows = []
     for s, label in enumerate(labels):
-        targeted = np.array([_includes(dim, label, groups.get(m), places) for m in data.message_ids])
+        targeted = np.array([*(_includes(dim, label, r, places) for r in distinct), True], dtype=bool)[codes]
         stage_masks = {"supply": np.ones(data.n_messages, dtype=bool), "targeted": targeted,
                        "delivered": np.asarray(delivered[:, s], dtype=bool)}
         row: dict[str, Any] = {"segment": label}

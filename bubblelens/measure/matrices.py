@@ -126,34 +126,44 @@ def _cell_label(segment_id: str) -> str:
     return " × ".join(part.split("=", 1)[-1] for part in segment_id.split("|"))
 
 
+def _cells_query(dims: list[str] | None) -> str:
+    """SQL: each delivery row of the roll-up on ``dims`` with its cell key, one breakdown kind per message.
+
+    The key is :func:`~bubblelens.segment.cells.cell_key` (``dim=value|...`` over the filled dimensions);
+    among a message's rows the kind first in ``KIND_PREFERENCE`` is kept, as
+    :func:`~bubblelens.segment.cells.rollup` does. Computed in DuckDB: no Python loop over the rows.
+    """
+    from ..segment.cells import DIMENSIONS, KIND_PREFERENCE
+
+    use = list(dims) if dims else list(DIMENSIONS)
+    if any(d not in DIMENSIONS for d in use):
+        raise MeasureError(f"unknown cell dimension(s) in {use}: choose among {list(DIMENSIONS)}")
+    parts = ", ".join(f"CASE WHEN {d} <> '' THEN '{d}=' || {d} END" for d in use)
+    key = f"concat_ws('|', {parts})"
+    where = " AND ".join(f"{d} IS NOT NULL AND {d} <> ''" for d in use) if dims else f"{key} <> ''"
+    rank = "CASE kind " + " ".join(f"WHEN '{k}' THEN {i}" for i, k in enumerate(KIND_PREFERENCE)) + \
+        f" ELSE {len(KIND_PREFERENCE)} END"
+    return (f"SELECT message_id, {key} AS segment_id, "
+            "CASE WHEN share IS NULL AND count IS NOT NULL THEN count ELSE share END AS val, "
+            "(share IS NULL AND count IS NOT NULL) AS is_count "
+            f"FROM deliveries WHERE {where} "
+            f"QUALIFY {rank} = min({rank}) OVER (PARTITION BY message_id)")
+
+
 def _cells_weights(store: Store, segs: SegmentTable, msg_index: pd.Index) -> tuple[sp.csr_matrix, np.ndarray]:
     """Share (or count) of each message in each kept cell segment; ``is_count`` per message."""
-    from ..segment.cells import KIND_PREFERENCE, cell_key, delivery_cells
-
     dims = segs.scheme.split(":", 1)[1].split("_") if ":" in segs.scheme else None
-    d = delivery_cells(store.con.execute("SELECT * FROM deliveries").df(), None)
-    if dims:
-        d = d.dropna(subset=dims)
-        d = d[(d[dims].astype(str) != "").all(axis=1)]
-        d = d.assign(segment_id=[cell_key(r, dims) for r in d[dims].to_dict("records")])
-    else:
-        d = d.assign(segment_id=d["cell"])
-    if "kind" in d and len(d):
-        rank = d["kind"].map(lambda k: KIND_PREFERENCE.index(k) if k in KIND_PREFERENCE
-                             else len(KIND_PREFERENCE)).astype(int)
-        d = d[rank == rank.groupby(d["message_id"]).transform("min")]
-    col = {s: i for i, s in enumerate(segs.ids)}
-    d = d[d["segment_id"].isin(col) & d["message_id"].isin(msg_index)]
-    share = d["share"].astype("float64")
-    count = d["count"].astype("float64")
-    is_count_row = share.isna() & count.notna()
-    val = np.where(is_count_row, count, share).astype(np.float64)
+    d = store.con.execute(_cells_query(dims)).fetchnumpy()
+    cols = pd.Index(segs.ids).get_indexer(pd.Index(d["segment_id"]))
     rows = msg_index.get_indexer(pd.Index(d["message_id"]))
-    ok = ~np.isnan(val)
-    w = sp.csr_matrix((val[ok], (rows[ok], d["segment_id"].map(col).to_numpy()[ok])),
-                      shape=(len(msg_index), len(segs.ids)))
+    # fetchnumpy gives masked arrays where a column has NULLs
+    val = np.ma.filled(np.ma.asarray(d["val"]).astype(np.float64), np.nan)
+    is_count_row = np.ma.filled(np.ma.asarray(d["is_count"]).astype(bool), False)
+    keep = (cols >= 0) & (rows >= 0)
+    ok = keep & ~np.isnan(val)
+    w = sp.csr_matrix((val[ok], (rows[ok], cols[ok])), shape=(len(msg_index), len(segs.ids)))
     is_count = np.zeros(len(msg_index), dtype=bool)
-    is_count[np.unique(rows[np.asarray(is_count_row)])] = True
+    is_count[rows[keep & is_count_row]] = True
     return w, is_count
 
 
@@ -192,7 +202,6 @@ def load_exposure_data(store: Store, *, scheme: str, by: str | None = None, k_mi
     msgs = store.con.execute(
         "SELECT message_id, coalesce(sponsor_id, sponsor, page_name, message_id) AS sponsor, "
         "impressions_lower, impressions_upper FROM messages ORDER BY message_id").df()
-    scores = store.con.execute("SELECT message_id, task, label, p, topk FROM scores").df()
     idx = pd.Index(msgs["message_id"].astype(str))
     notes: dict[str, Any] = {"scheme": name}
     if scheme == "cells":
@@ -215,20 +224,29 @@ def load_exposure_data(store: Store, *, scheme: str, by: str | None = None, k_mi
     idx = idx[reach]
     lower, upper = lower[reach], upper[reach]
     sponsors = msgs["sponsor"].astype(str).to_numpy()[reach]
-    by_task = {t: g.set_index("message_id") for t, g in scores.groupby("task")}
+    by_task: dict[str, dict[str, tuple[Any, Any, Any]]] = {}
+    for mid, task, label, p, topk in store.con.execute(
+            "SELECT message_id, task, label, p, topk FROM scores").fetchall():
+        by_task.setdefault(task, {})[mid] = (label, p, topk)
     dists: dict[str, list[dict[str, float]]] = {}
     missing = 0
+    seen: dict[tuple[Any, Any, Any], dict[str, float]] = {}  # many messages share one score row's values
     for task in ("narrative", "camp"):
-        g = by_task.get(task)
+        g = by_task.get(task, {})
         out = []
         for mid in idx:
-            if g is not None and mid in g.index:
-                r = g.loc[mid]
-                out.append(label_distribution(None if pd.isna(r["label"]) else str(r["label"]), None if pd.isna(r["p"]) else float(r["p"]),
-                                              None if pd.isna(r["topk"]) else str(r["topk"])))
-            else:
+            r = g.get(mid)
+            if r is None:
                 missing += 1
                 out.append({UNASSIGNED: 1.0})
+                continue
+            dist = seen.get(r)
+            if dist is None:
+                label, p, topk = r
+                dist = seen[r] = label_distribution(
+                    None if label is None else str(label), None if p is None or p != p else float(p),
+                    None if topk is None else str(topk))
+            out.append(dist)
         dists[task] = out
     notes["messages"] = len(idx)
     notes["labels_missing"] = missing

@@ -84,13 +84,14 @@ def _narrative_distances(store: Store, data: ExposureData, cols: list[int]) -> n
     try:
         emb = store.con.execute(
             "SELECT i.i, e.vector FROM _measure_ids i JOIN messages m ON m.message_id = i.message_id "
-            "JOIN embeddings e ON e.text_hash = m.text_hash AND e.encoder_id = ?", [row[0]]).fetchall()
+            "JOIN embeddings e ON e.text_hash = m.text_hash AND e.encoder_id = ? ORDER BY i.i",
+            [row[0]]).fetchnumpy()
     finally:
         store.con.unregister("_measure_ids")
-    if not emb:
+    if not len(emb["i"]):
         return None
-    rows = np.array([r[0] for r in emb])
-    X = np.array([r[1] for r in emb], dtype=np.float64)
+    rows = np.asarray(emb["i"], dtype=np.int64)
+    X = np.stack(list(emb["vector"])).astype(np.float64)  # one array per row: stacked once
     P = np.zeros((len(rows), len(data.narratives)))
     np.add.at(P, (np.repeat(np.arange(len(rows)), data.narr_idx.shape[1]), data.narr_idx[rows].ravel()),
               data.narr_p[rows].ravel())
@@ -208,6 +209,7 @@ def measure_store(store: Store, *, scheme: str, by: str | None = None, lean: str
     data, segs, notes = load_exposure_data(store, scheme=scheme, by=by, k_min=k_min,
                                            impressions_min=impressions_min)
     timings["load_s"] = time.perf_counter() - t0
+    t1 = time.perf_counter()
     if notes.get("labels_missing"):
         warnings.append(f"warning: {notes['labels_missing']} message labels missing from scores: "
                         "counted as unassigned")
@@ -272,6 +274,7 @@ def measure_store(store: Store, *, scheme: str, by: str | None = None, lean: str
         raise MeasureError(f"no segment of {segs.scheme!r} is above the privacy floor "
                            f"({segs.n_suppressed} suppressed): nothing can be shown")
     point = {k: np.asarray(v)[0] for k, v in stat(nn0[None], nc0[None]).items()}
+    timings["prepare_s"] = time.perf_counter() - t1  # camps, lean, sides, narrative distances, point values
     t1 = time.perf_counter()
     boot = bootstrap(data, stat, n_boot=n_boot, seed=seed, resample_sponsors=uncertainty == "advertisers")
     timings["bootstrap_s"] = time.perf_counter() - t1
@@ -297,6 +300,7 @@ def measure_store(store: Store, *, scheme: str, by: str | None = None, lean: str
                                    float(point["theil_m"]), n_perm=n_perm, seed=seed)
                   if n_perm > 0 else (math.nan, None))
     timings["permutation_s"] = time.perf_counter() - t1
+    t1 = time.perf_counter()
     few = data.few_ads()
     n_ads, n_sp = data.support()
     # what a cross-cutting finding rests on: the ads whose camp is known (more than half its probability)
@@ -360,6 +364,7 @@ def measure_store(store: Store, *, scheme: str, by: str | None = None, lean: str
     result["global"] = g
     from .funnel import funnel
 
+    timings["results_s"] = time.perf_counter() - t1  # per-segment rows, support, slants
     t1 = time.perf_counter()
     result["funnel"] = funnel(store, data, scheme_name=segs.scheme, labels=segs.labels, home_camp=home.camp)
     for seg, row in zip(result["segments"], result["funnel"] or [], strict=False):
@@ -408,6 +413,7 @@ def metrics_frame(result: Mapping[str, Any]) -> pd.DataFrame:
 
 def _write(store: Store, result: dict[str, Any], *, run_id: str, started: datetime, params: dict[str, Any],
            notes: dict[str, Any], timings: dict[str, float]) -> None:
+    t_write = time.perf_counter()
     seg_df = metrics_frame(result).assign(run_id=run_id)
     glob_rows = []
     for m, e in result["global"].items():
@@ -435,6 +441,9 @@ def _write(store: Store, result: dict[str, Any], *, run_id: str, started: dateti
             con.unregister("_mg_df")
         # the app's heatmap reads this instead of summing the delivery rows per page open
         notes = {**notes, "exposure_matrix_rows": write_exposure_matrix(con, result["scheme"], run_id=run_id)}
+        timings["write_s"] = time.perf_counter() - t_write  # the run record itself is the only step left out
+        timings["total_s"] = timings.pop("total_s", 0.0) + timings["write_s"]  # (last, as printed)
+        result["timings"] = {k: round(v, 3) for k, v in timings.items()}
         store.record_run(run_id, "measure", status="ok", started_at=started, finished_at=datetime.now(UTC),
                          params=params, inputs=notes, timings=timings)
 
