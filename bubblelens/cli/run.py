@@ -13,7 +13,6 @@ from typing import Any
 import click
 
 from ..pipeline import FIXTURE_INPUTS, PipelineResult, fixtures_dir, run_pipeline
-from ..report.findings import EVIDENCE, isolated_segments
 from ..store import Store
 from .options import CODEBOOK, DB, ENCODER, SPONSORS
 
@@ -50,6 +49,9 @@ _HOST = click.option("--host", default="127.0.0.1", show_default=True,
 
 
 def _summary(store: Store, res: PipelineResult) -> dict[str, Any]:
+    # the report package imports its figures (matplotlib): imported here, not when any command starts
+    from ..report.findings import isolated_segments
+
     out: dict[str, Any] = {"store": store.path, "counts": store.stats(), "stages": res.stages,
                            "file_errors": res.file_errors}
     out["segments"] = {}
@@ -69,6 +71,8 @@ def _summary(store: Store, res: PipelineResult) -> dict[str, Any]:
 
 def _why_none(m: dict[str, Any]) -> str:
     """Why a measurement has no cross-cutting finding, in one line."""
+    from ..report.findings import EVIDENCE
+
     segs = m.get("segments", [])
     known = max((int(s.get("n_camp_ads") or 0) for s in segs), default=0)
     if known < EVIDENCE["min_ads"]:

@@ -95,25 +95,56 @@ def _places(values: set[str]) -> dict[str, _Place]:
     return out
 
 
+_NOWHERE = _Place(None, None)
+
+
+@dataclass(frozen=True)
+class _Reach:
+    """What one set of location labels names: the labels, their regions, the countries named as a whole
+    (or by a place finer than a region), and whether one names no known place."""
+
+    labels: frozenset[str]
+    regions: frozenset[str]
+    countries: frozenset[str]
+    unknown: bool
+
+
+class _Places(dict[str, _Place]):
+    """Label → place, and each rule set's :class:`_Reach` computed once (ads share rule sets)."""
+
+    def __init__(self, places: dict[str, _Place]) -> None:
+        super().__init__(places)
+        self._reach: dict[frozenset[str], _Reach] = {}
+
+    def reach(self, values: frozenset[str]) -> _Reach:
+        r = self._reach.get(values)
+        if r is None:
+            ps = [self.get(v, _NOWHERE) for v in values]
+            r = self._reach[values] = _Reach(
+                values, frozenset(p.region for p in ps if p.region),
+                frozenset(p.country for p in ps if p.region is None and p.country), _NOWHERE in ps)
+        return r
+
+
 def _location_includes(seg: str, rules: _Rules, places: dict[str, _Place]) -> bool:
-    """Does a location rule set include the segment labelled ``seg`` (see the module docstring)?"""
-    sp_ = places.get(seg, _Place(None, None))
+    """Does a location rule set include the segment labelled ``seg`` (see the module docstring)?
+
+    A label hits the segment when it is the segment's label, names the segment's region, or names (or lies
+    finer than a region in) the segment's country."""
+    gaz = places if isinstance(places, _Places) else _Places(places)
+    sp_ = gaz.get(seg, _NOWHERE)
 
     def hits(values: frozenset[str]) -> bool:
-        for v in values:
-            p = places.get(v, _Place(None, None))
-            if v == seg or (sp_.region and p.region == sp_.region):
-                return True
-            if p.region is None and p.country and sp_.country == p.country:  # the country, or finer than a region
-                return True
-        return False
+        r = gaz.reach(values)
+        return (seg in r.labels or (bool(sp_.region) and sp_.region in r.regions)
+                or (sp_.country is not None and sp_.country in r.countries))
 
     if hits(rules.exc):
         return False
     if not rules.inc or hits(rules.inc):
         return True
     # a location that names no known place cannot exclude the segment
-    return any(places.get(v, _Place(None, None)) == _Place(None, None) for v in rules.inc)
+    return gaz.reach(rules.inc).unknown
 
 
 def _includes(dim: str, segment_value: str, rules: _Rules | None, places: dict[str, _Place]) -> bool:
@@ -150,8 +181,8 @@ def funnel(store: Store, data: ExposureData, *, scheme_name: str, labels: list[s
     targ = targ[targ["message_id"].isin(ids)]
     groups = _parse_rules(targ)
     values = {v.strip().lower() for v in labels}
-    places = (_places(values | {v for r in groups.values() for v in r.inc | r.exc}) if dim == "location"
-              else {})
+    places = _Places(_places(values | {v for r in groups.values() for v in r.inc | r.exc}) if dim == "location"
+                     else {})
     unresolved = sorted({v for r in groups.values() for v in r.inc | r.exc
                          if dim == "location" and places[v].region is None})
     camp_p = np.zeros((data.n_messages, len(data.camps)))
