@@ -23,7 +23,7 @@ from ..store import Store
 from . import figures as figs
 from . import pipeline
 from .export import export_files, files_dir, measure_tables
-from .findings import Findings, build_findings, findings_numbers, segment_matrix
+from .findings import Findings, build_findings, findings_numbers, has_evidence, segment_matrix
 from .i18n import strings
 from .manifest import build_manifest, stage_runs
 from .maps import map_heading, report_maps
@@ -141,6 +141,12 @@ def _limitations(store: Store, measure: dict[str, Any], scheme: str, S: dict[str
         out.append({"text": S["circular"], "warn": True})
     n_sup, k = pipeline.suppressed(store, scheme, measure)
     out.append({"text": S["suppressed"].format(n=n_sup, k=k) if n_sup else S["no_suppressed"], "warn": False})
+    segs = measure.get("segments", [])
+    total = sum(float(x.get("impressions") or 0.0) for x in segs)
+    thin = [str(x["segment"]) for x in segs if not has_evidence(x, total)]
+    if thin:  # spill-over regions, unknown places, few ads: in the tables, never a finding
+        out.append({"text": S["thin_segments"].format(n=len(thin), names=", ".join(thin[:8])
+                                                       + (", …" if len(thin) > 8 else "")), "warn": False})
     n_few = pipeline.few_ads(measure)
     if n_few:
         out.append({"text": S["few_ads"].format(n=n_few), "warn": True})
