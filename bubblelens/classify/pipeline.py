@@ -48,13 +48,17 @@ def write_camps(con: duckdb.DuckDBPyConnection, codebook: Codebook, run_id: str)
         "codebook": codebook.name or codebook.path, "run_id": run_id} for c in codebook.all_camps()],
         columns=["camp_id", "label", "position", "generic", "active", "codebook", "run_id"])
     rows["position"] = rows["position"].astype("float64")
-    con.execute("DELETE FROM camps")
-    con.register("_bl_camps", rows)
+    _replace(con, "camps", rows)
+
+
+def _replace(con: duckdb.DuckDBPyConnection, table: str, rows: pd.DataFrame) -> None:
+    """Replace every row of ``table`` with ``rows`` (columns in the table's order)."""
+    con.execute(f"DELETE FROM {table}")
+    con.register("_bl_rows", rows)
     try:
-        con.execute("INSERT INTO camps SELECT camp_id, label, position, generic, active, codebook, run_id "
-                    "FROM _bl_camps")
+        con.execute(f"INSERT INTO {table} SELECT {', '.join(rows.columns)} FROM _bl_rows")
     finally:
-        con.unregister("_bl_camps")
+        con.unregister("_bl_rows")
 
 
 def classify_store(store: Store, *, codebook: Codebook | str | Path | None = None,
@@ -102,13 +106,7 @@ def classify_store(store: Store, *, codebook: Codebook | str | Path | None = Non
     counts = {f"{t}:{s}": int(n) for t, s, n in rows.groupby(["task", "source"]).size().reset_index().itertuples(
         index=False)}
     with store.transaction() as con:
-        con.execute("DELETE FROM scores")
-        con.register("_bl_scores", rows)
-        try:
-            con.execute("INSERT INTO scores SELECT message_id, task, label, p, source, topk, encoder_id, run_id "
-                        "FROM _bl_scores")
-        finally:
-            con.unregister("_bl_scores")
+        _replace(con, "scores", rows[["message_id", "task", "label", "p", "source", "topk", "encoder_id", "run_id"]])
         write_camps(con, scorer.codebook, run_id)
         store.record_run(
             run_id, "classify", status="ok", started_at=started,
