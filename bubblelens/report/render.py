@@ -154,6 +154,18 @@ def _limitations(store: Store, measure: dict[str, Any], scheme: str, S: dict[str
     return out
 
 
+def _file_names(v: Any) -> Any:
+    """Run parameters as the report shows them: an absolute path becomes its file name (the manifest keeps
+    the full path for ``--verify``; the document that is shared does not tell where it was made)."""
+    if isinstance(v, dict):
+        return {k: _file_names(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_file_names(x) for x in v]
+    if isinstance(v, str) and (v.startswith("/") or v[1:3] in (":\\", ":/")):
+        return Path(v).name
+    return v
+
+
 def _rejects(store: Store) -> list[dict[str, Any]]:
     rows = store.con.execute(
         "SELECT source_file, field, reason, count(*) AS n, min(line) AS first_line FROM rejects "
@@ -309,7 +321,7 @@ def _write(store: Store, out: Path, measure: dict[str, Any], findings: Findings,
     manifest = build_manifest(store, report=out, numbers=numbers, scheme=scheme, lang=lang, title=title,
                               settings=settings)
     stages = {stg: {"run_id": r["run_id"], "models_json": json.dumps(r["models"], sort_keys=True),
-                    "params_json": json.dumps(r["params"], sort_keys=True, default=str)}
+                    "params_json": json.dumps(_file_names(r["params"]), sort_keys=True, default=str)}
               for stg, r in manifest["stages"].items()}
     mpath = manifest_path(out)
     targeting = targeting_section(store)
