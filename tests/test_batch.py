@@ -18,7 +18,6 @@ from bubblelens.cli import main
 from bubblelens.errors import ScoreError
 
 FAKE = "bubblelens.batch.fake:make_fake_scorer"
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "meta_ad_library_api"
 WORDS = ["la", "retraite", "prix", "essence", "immigration", "sécurité", "climat", "école", "santé", "impôts", "emploi", "europe"]
 
 
@@ -74,8 +73,8 @@ def test_meta_ad_text_joins_bodies_titles_descriptions_without_duplicates() -> N
     assert (old["id"], old["text"]) == ("4242", "Texte\nTitre")
 
 
-@pytest.mark.skipif(not SHARED.exists(), reason="shared/data samples not present")
-def test_real_meta_pages_and_folder(tmp_path: Path) -> None:
+def test_real_meta_pages_and_folder(tmp_path: Path, shared_data: Path) -> None:
+    SHARED = shared_data / "meta_ad_library_api"
     page = SHARED / "ads_archive_page_2023_br_us_v14.json"
     doc = json.loads(page.read_text(encoding="utf-8-sig"))
     frame = pd.concat(c.frame for c in iter_chunks(page, chunk_size=3))
