@@ -18,8 +18,9 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from ..embed import Encoder, get_encoder
 from ..errors import ModelError
-from .camps import SponsorTable
+from .camps import SponsorTable, normalize_name
 from .codebook import Codebook, Narrative, load_codebook
+from .pooling import SponsorPooling, pool_sponsors
 from .supervised import LinearHead
 from .zeroshot import UNASSIGNED, PrototypeClassifier
 
@@ -167,11 +168,15 @@ class CampClassifier(NarrativeClassifier):
     def assign(self, X: Sequence[str | None], *, sponsors: Sequence[str | None] | None = None,
                sponsor_ids: Sequence[str | None] | None = None, given: Sequence[str | None] | None = None,
                embeddings: np.ndarray | None = None, sponsor_table: SponsorTable | None = None,
-               text_allowed: Sequence[bool] | None = None) -> list[tuple[str, float | None, str, str | None]]:
+               text_allowed: Sequence[bool] | None = None, pool: str | None = None
+               ) -> list[tuple[str, float | None, str, str | None]]:
         """One ``(camp, p, source, topk_json)`` per message: given, then sponsor, then text (see camps).
 
         ``text_allowed`` (default all): where False the codebook does not fit the message (:mod:`.fit`), so
         its text gives no camp: ``unassigned`` with source ``codebook_mismatch``.
+        ``pool`` (``mean`` or ``logsum``; None: off): the text camps of a sponsor's ads are pooled into one
+        sponsor camp given back to each of its ads (source ``sponsor_pooled``, :mod:`.pooling`); the
+        sponsor is its page id, else its normalized name. ``pooling_summary_`` then holds the counts.
         """
         n = len(X)
         table = sponsor_table if sponsor_table is not None else SponsorTable.from_codebook(self._codebook())
@@ -181,6 +186,8 @@ class CampClassifier(NarrativeClassifier):
         has_text = np.array([bool(t and str(t).strip()) for t in X])
         out: list[tuple[str, float | None, str, str | None]] = [("", None, "", None)] * n
         need = []
+        if pool is not None:
+            self.pooling_summary_ = SponsorPooling([], np.zeros(0, dtype=bool)).summary
         for i in range(n):
             g, s = given[i], table.lookup(sponsors[i], sponsor_ids[i])
             if g:
@@ -200,6 +207,16 @@ class CampClassifier(NarrativeClassifier):
             for j, i in enumerate(need):
                 out[i] = (str(labels[j]), float(proba[j].max()), "text",
                           topk_json(self.classes_, proba[j], self.top_k))
+            if pool is not None:
+                keys = [str(sponsor_ids[i]).strip() if sponsor_ids[i] and str(sponsor_ids[i]).strip()
+                        else (normalize_name(str(sponsors[i])) or None) if sponsors[i] else None for i in need]
+                pooled = pool_sponsors(proba, labels != UNASSIGNED, keys, how=pool, threshold=self.threshold)
+                for j, i in enumerate(need):
+                    q = pooled.proba[j]
+                    if q is not None:
+                        camp = str(self.classes_[int(q.argmax())]) if pooled.assigned[j] else UNASSIGNED
+                        out[i] = (camp, float(q.max()), "sponsor_pooled", topk_json(self.classes_, q, self.top_k))
+                self.pooling_summary_ = pooled.summary
         return out
 
 

