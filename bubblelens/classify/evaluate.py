@@ -71,7 +71,7 @@ def cross_validate(texts: Sequence[str], y: Sequence[str] | np.ndarray, embeddin
     per = f1_score(y_arr, pred, labels=labels, average=None, zero_division=0)
     return {"macro_f1": float(f1_score(y_arr, pred, labels=labels, average="macro", zero_division=0)),
             "accuracy": float(accuracy_score(y_arr, pred)), "folds": k, "n": len(y_arr),
-            "grouped": g_arr is not None, "n_groups": int(len(set(g_arr))) if g_arr is not None else None,
+            "grouped": g_arr is not None, "n_groups": len(set(g_arr)) if g_arr is not None else None,
             "per_class_f1": {lab: round(float(v), 4) for lab, v in zip(labels, per, strict=True)}}
 
 

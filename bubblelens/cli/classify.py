@@ -26,14 +26,17 @@ __all__ = ["classify", "evaluate", "train"]
 @ENCODER
 @click.option("--camps", "camp_set", type=click.Choice(["default", "generic"]), default="default",
               show_default=True, help="The codebook's camps, or its generic left/centre/right set.")
+@click.option("--sponsor-pooling", type=click.Choice(["mean", "logsum", "off"]), default="mean", show_default=True,
+              help="Pool the text camps of each sponsor's ads into one sponsor camp (source sponsor_pooled): "
+                   "mean of the probabilities of the ads the text classifier names, or their summed logs.")
 def classify(db: str, codebook: str | None, sponsors: str | None, models: tuple[str, ...], encoder: str,
-             camp_set: str) -> None:
+             camp_set: str, sponsor_pooling: str) -> None:
     """Score every message of the store: narrative and camp, with probability and source."""
     from ..classify import classify_store, load_codebook
 
     with Store.open(db) as store:
         run_id = classify_store(store, codebook=load_codebook(codebook, sponsors=sponsors), encoder=encoder, models=models, camp_set=camp_set,
-                                progress=True)
+                                progress=True, sponsor_pooling=None if sponsor_pooling == "off" else sponsor_pooling)
         row = store.con.execute("SELECT inputs, timings FROM runs WHERE run_id = ?", [run_id]).fetchone()
         assert row is not None
         inputs, timings = json.loads(row[0]), json.loads(row[1])
@@ -41,6 +44,11 @@ def classify(db: str, codebook: str | None, sponsors: str | None, models: tuple[
                    f"({inputs['n_encoded']:,} texts embedded, {inputs['n_cached']:,} from the cache)")
         for w in inputs.get("warnings", []):
             click.echo(w, err=True)
+        sp = inputs.get("sponsor_pooling") or {}
+        if sp.get("sponsors_pooled"):
+            click.echo(f"  sponsor pooling: {sp['ads_pooled']:,} ads of {sp['sponsors_pooled']:,} sponsors get their "
+                       f"sponsor's camp from text; {sp['sponsors_few_ads']:,} of these sponsors' camps rest on fewer "
+                       f"than {sp['few_ads']} ads ({sp['ads_of_sponsors_few_ads']:,} ads)")
         for task in ("narrative", "camp"):
             rows = store.con.execute(
                 "SELECT label, count(*) FROM scores WHERE task = ? GROUP BY 1 ORDER BY 2 DESC, 1", [task]
