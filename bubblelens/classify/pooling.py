@@ -5,16 +5,20 @@ sure enough to assign one (``assigned_i``: its abstention rule). For a sponsor `
 have text, the *evidence* is the set ``E_s = {i ∈ s : assigned_i}`` (an ad the classifier will not
 name carries no claim about its sponsor; pooling the flat vectors of the abstained ads drowns the
 signal of the typical ones: on the German party ads, 0.67 of ads right when pooling all, 0.93 when
-pooling the assigned ones). The sponsor's camp vector is
+pooling the assigned ones). The sponsor's camp and its uncertainty:
 
-- ``mean`` (default): ``q_s = mean_{i ∈ E_s} p_i``, the probability that a random typical ad of the
-  sponsor is of each camp. Its maximum is an honest uncertainty: two camps split half and half give
-  ~0.5, not a certainty;
+- ``mean`` (default): the camp is ``argmax_k m_s``, ``m_s = mean_{i ∈ E_s} p_i`` (the probability that a
+  random typical ad of the sponsor is of each camp). Its uncertainty is the **bootstrap support**
+  ``q_s[k]``: the share of :data:`N_BOOT` resamples of ``E_s`` (with replacement, fixed seed) whose mean
+  has ``k`` as its best camp. A page whose 352 named ads are 222 Greens and 130 split among five others
+  has ``max m_s`` ≈ 0.45 but support ≈ 1: the sponsor's camp is not in doubt although single ads are;
+  a sponsor split evenly between camps, or resting on one or two ads, gets a low support.
 - ``logsum``: ``q_s = softmax(Σ_{i ∈ E_s} log p_i)``, the posterior if the ads were independent
   evidence; it tends to 1 as ads accumulate (overconfident when ads repeat one text).
 
 Each ad of the sponsor gets ``argmax q_s`` with probability ``max q_s`` (source ``sponsor_pooled``)
-when ``max q_s`` reaches the classifier's threshold, else ``unassigned``. A sponsor with a single ad
+when ``max q_s`` reaches the classifier's threshold (0.5 for camps: a rule fixed in advance, not tuned on
+any labelled set), else ``unassigned``. A sponsor with a single ad
 with text keeps its ``text`` camp (nothing to pool). ``n_evidence`` is reported: a sponsor whose camp
 rests on fewer than :data:`FEW_ADS` ads is flagged, since one odd ad then decides.
 """
@@ -28,11 +32,22 @@ from typing import Any
 import numpy as np
 from scipy.special import softmax
 
-__all__ = ["FEW_ADS", "POOLS", "SponsorPooling", "pool_sponsors"]
+__all__ = ["FEW_ADS", "N_BOOT", "POOLS", "SponsorPooling", "bootstrap_support", "pool_sponsors"]
 
 #: a sponsor camp resting on fewer assigned ads than this is flagged as resting on few ads
 FEW_ADS = 5
 POOLS = ("mean", "logsum")
+#: bootstrap resamples behind a pooled sponsor camp's support
+N_BOOT = 200
+
+
+def bootstrap_support(P: np.ndarray, *, n_boot: int = N_BOOT, seed: int = 0) -> np.ndarray:
+    """Share of ``n_boot`` resamples (with replacement) of the rows of ``P`` whose mean is best at each class."""
+    n, k = P.shape
+    rng = np.random.default_rng(seed)
+    counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot)  # n_boot × n resample weights
+    best = (counts @ P).argmax(axis=1)
+    return np.bincount(best, minlength=k) / n_boot
 
 
 @dataclass
@@ -80,7 +95,7 @@ def pool_sponsors(proba: np.ndarray, assigned: Sequence[bool] | np.ndarray, keys
                                "camp_index": None, "p": None}
         if len(idx) >= 2 and len(ev) > 0:
             if how == "mean":
-                q = P[ev].mean(axis=0)
+                q = bootstrap_support(P[ev])
             else:
                 q = softmax(np.log(np.clip(P[ev], 1e-12, 1.0)).sum(axis=0))
             q = q / q.sum()

@@ -35,7 +35,9 @@ def de_all(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple
 
 
 def _camps(store: Store, truth: pd.DataFrame) -> pd.DataFrame:
-    s = store.con.execute("SELECT message_id, label, p, source FROM scores WHERE task = 'camp'").df()
+    """Camps of the labelled ads with text (an ad without text has no text evidence to judge)."""
+    s = store.con.execute("SELECT message_id, label, p, source FROM scores WHERE task = 'camp' "
+                          "AND source <> 'no_text'").df()
     return s.merge(truth, on="message_id", how="inner")
 
 
@@ -45,7 +47,9 @@ def test_pooling_the_sponsors_text_evidence_names_nine_ads_in_ten(de_all: tuple[
     classify_store(store, codebook=cb, sponsor_pooling=None)
     text = _camps(store, truth)
     text_right = float((text["label"] == text["camp"]).mean())
-    assert set(text["source"]) <= {"text", "no_text"}
+    # a few ads in another language (or delivered abroad) get no camp from this codebook: misses
+    assert set(text["source"]) <= {"text", "codebook_mismatch"}
+    assert (text["source"] == "codebook_mismatch").mean() < 0.05
 
     run = classify_store(store, codebook=cb)  # sponsor pooling is the default
     pooled = _camps(store, truth)
