@@ -111,3 +111,12 @@ def test_train_command_says_its_folds_are_grouped(tmp_path):
     assert r.exit_code != 0 and "data row 4" in r.output and "'author'" in r.output
     r = CliRunner().invoke(main, [*args, "--group-column", "sponsor"])
     assert r.exit_code != 0 and "no column 'sponsor'" in r.output
+
+
+def test_the_support_of_a_large_sponsor_is_computed_in_blocks_with_the_same_answer():
+    from bubblelens.classify.pooling import bootstrap_support
+
+    rng = np.random.default_rng(0)
+    P = rng.dirichlet([3.0, 1.0, 1.0], size=30_000)
+    s = bootstrap_support(P)
+    assert s.shape == (3,) and s.sum() == pytest.approx(1.0) and s[0] == 1.0

@@ -46,9 +46,12 @@ def bootstrap_support(P: np.ndarray, *, n_boot: int = N_BOOT, seed: int = 0) -> 
     """Share of ``n_boot`` resamples (with replacement) of the rows of ``P`` whose mean is best at each class."""
     n, k = P.shape
     rng = np.random.default_rng(seed)
-    counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot)  # n_boot × n resample weights
-    best = (counts @ P).argmax(axis=1)
-    return np.bincount(best, minlength=k) / n_boot
+    best = []
+    step = max(1, min(n_boot, 2_000_000 // max(n, 1)))  # resample weights in blocks of ≤ 2M cells
+    for start in range(0, n_boot, step):
+        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=min(step, n_boot - start))
+        best.append((counts @ P).argmax(axis=1))
+    return np.bincount(np.concatenate(best), minlength=k) / n_boot
 
 
 @dataclass
