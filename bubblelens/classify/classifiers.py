@@ -166,9 +166,23 @@ class CampClassifier(NarrativeClassifier):
                          top_k=top_k, random_state=random_state)
         self.transductive = transductive
 
-    def _text_camps(self, texts: list[str], emb: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """Labels and probabilities of the messages whose camp comes from text (self-trained if asked)."""
+    def _text_camps(self, texts: list[str], emb: np.ndarray | None, langs: Sequence[str | None] | None = None,
+                    by_language: dict[str, NarrativeClassifier] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Labels and probabilities of the messages whose camp comes from text (self-trained if asked).
+
+        ``by_language``: language → a classifier of the same camps on another encoder, for the messages in
+        that language (``langs``); it embeds them itself."""
         labels, proba = self.predict_with_proba(texts, embeddings=emb)
+        if by_language and langs is not None:
+            labels = labels.astype(object)
+            for lang, alt in by_language.items():
+                rows = [j for j, x in enumerate(langs) if x == lang]
+                if not rows:
+                    continue
+                if list(map(str, alt.classes_)) != list(map(str, self.classes_)):
+                    raise ModelError(f"the {lang} camp classifier has other camps than the main one")
+                lab_l, prob_l = alt.predict_with_proba([texts[j] for j in rows])
+                labels[rows], proba[rows] = lab_l, prob_l
         if not (self.transductive and self.mode_ == "zero-shot"):
             return labels, proba
         X = self._embed(texts, emb)
@@ -187,7 +201,9 @@ class CampClassifier(NarrativeClassifier):
     def assign(self, X: Sequence[str | None], *, sponsors: Sequence[str | None] | None = None,
                sponsor_ids: Sequence[str | None] | None = None, given: Sequence[str | None] | None = None,
                embeddings: np.ndarray | None = None, sponsor_table: SponsorTable | None = None,
-               text_allowed: Sequence[bool] | None = None, pool: str | None = None
+               text_allowed: Sequence[bool] | None = None, pool: str | None = None,
+               languages: Sequence[str | None] | None = None,
+               by_language: dict[str, NarrativeClassifier] | None = None
                ) -> list[tuple[str, float | None, str, str | None]]:
         """One ``(camp, p, source, topk_json)`` per message: given, then sponsor, then text (see camps).
 
@@ -196,6 +212,8 @@ class CampClassifier(NarrativeClassifier):
         ``pool`` (``mean`` or ``logsum``; None: off): the text camps of a sponsor's ads are pooled into one
         sponsor camp given back to each of its ads (source ``sponsor_pooled``, :mod:`.pooling`); the
         sponsor is its page id, else its normalized name. ``pooling_summary_`` then holds the counts.
+        ``languages`` + ``by_language``: messages in a language of ``by_language`` get their text camp from
+        that classifier (another encoder, the same camps) before pooling.
         """
         n = len(X)
         table = sponsor_table if sponsor_table is not None else SponsorTable.from_codebook(self._codebook())
@@ -222,7 +240,8 @@ class CampClassifier(NarrativeClassifier):
         if need:
             texts = [str(X[i]) for i in need]
             emb = embeddings[need] if embeddings is not None else None
-            labels, proba = self._text_camps(texts, emb)
+            langs = [languages[i] for i in need] if languages is not None else None
+            labels, proba = self._text_camps(texts, emb, langs, by_language)
             for j, i in enumerate(need):
                 out[i] = (str(labels[j]), float(proba[j].max()), "text",
                           topk_json(self.classes_, proba[j], self.top_k))

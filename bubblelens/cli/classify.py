@@ -32,15 +32,18 @@ __all__ = ["classify", "evaluate", "train"]
 @click.option("--transductive", is_flag=True,
               help="Zero-shot camps self-train on the store's own messages (pseudo-labels from the codebook's "
                    "confident scores, a head on the embeddings, iterated until stable; docs/classify.md).")
+@click.option("--english-encoder", default=None,
+              help="Score messages in English with this encoder (e.g. st:minilm), the others with --encoder "
+                   "(zero-shot only; each message's encoder is recorded in scores.encoder_id).")
 def classify(db: str, codebook: str | None, sponsors: str | None, models: tuple[str, ...], encoder: str,
-             camp_set: str, sponsor_pooling: str, transductive: bool) -> None:
+             camp_set: str, sponsor_pooling: str, transductive: bool, english_encoder: str | None) -> None:
     """Score every message of the store: narrative and camp, with probability and source."""
     from ..classify import classify_store, load_codebook
 
     with Store.open(db) as store:
         run_id = classify_store(store, codebook=load_codebook(codebook, sponsors=sponsors), encoder=encoder, models=models, camp_set=camp_set,
                                 progress=True, sponsor_pooling=None if sponsor_pooling == "off" else sponsor_pooling,
-                                transductive=transductive)
+                                transductive=transductive, english_encoder=english_encoder)
         row = store.con.execute("SELECT inputs, timings FROM runs WHERE run_id = ?", [run_id]).fetchone()
         assert row is not None
         inputs, timings = json.loads(row[0]), json.loads(row[1])
