@@ -112,7 +112,10 @@ def default_scorer_factory(settings: ScoreSettings) -> ScorerLike:
     except ImportError as e:  # pragma: no cover - only while classify is being written
         raise ScoreError(f"bubblelens.classify is not available: {e}") from e
     codebook = load_codebook(settings.codebook)
-    scorer: ScorerLike = Scorer(codebook=codebook, encoder=settings.encoder, models=tuple(settings.models))
+    # Chunks are scored independently (and resumed): pooling a sponsor's ads within one chunk would give the
+    # same sponsor different camps in different chunks, so batch scoring keeps per-ad text camps.
+    scorer: ScorerLike = Scorer(codebook=codebook, encoder=settings.encoder, models=tuple(settings.models),
+                                sponsor_pooling=None)
     return scorer
 
 

@@ -6,8 +6,11 @@ Order of evidence for each message (the ``source`` recorded with every assignmen
 2. ``sponsor``: the sponsor's page id matches a rule, else its normalized name (casefold, accents and
    punctuation stripped, spaces collapsed) equals a rule's name, else a rule's regex matches the
    normalized name (patterns are applied to the normalized name, case-insensitively); probability 1;
-3. ``text``: the text classifier's best camp and its probability;
-4. ``no_text``: nothing to go on: ``unassigned`` with no probability.
+3. ``sponsor_pooled``: the camp pooled from the text of all the sponsor's ads, with the sponsor's
+   uncertainty (:mod:`.pooling`; on by default in ``classify``);
+4. ``text``: the text classifier's best camp and its probability (a sponsor with one ad with text, or
+   pooling off);
+5. ``codebook_mismatch`` / ``no_text``: nothing to go on: ``unassigned`` with no probability.
 """
 
 from __future__ import annotations

@@ -18,9 +18,11 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from ..embed import Encoder, get_encoder
 from ..errors import ModelError
-from .camps import SponsorTable
+from .camps import SponsorTable, normalize_name
 from .codebook import Codebook, Narrative, load_codebook
+from .pooling import SponsorPooling, pool_sponsors
 from .supervised import LinearHead
+from .transductive import self_train
 from .zeroshot import UNASSIGNED, PrototypeClassifier
 
 __all__ = ["CampClassifier", "NarrativeClassifier", "load_head", "topk_json"]
@@ -153,13 +155,45 @@ class CampClassifier(NarrativeClassifier):
     def __init__(self, *, codebook: Codebook | str | None = None, encoder: str | Encoder = "usem3",
                  features: str = "hybrid", C: float = 10.0, pooling: str = "lse", pool_temperature: float = 0.05,
                  threshold: float = 0.5, min_similarity: float | None = None, top_k: int = 3,
-                 random_state: int | None = 0) -> None:
+                 random_state: int | None = 0, transductive: bool = False) -> None:
         # A camp from text is a claim about who speaks: it abstains (``unassigned``) unless the best camp
         # holds at least half the probability (``threshold`` 0.5) and the text is as close to it as the
         # codebook's own examples are to theirs (``min_similarity``, as for narratives).
+        # ``transductive``: in :meth:`assign`, a zero-shot classifier self-trains on the messages it is
+        # given (:mod:`.transductive`) instead of scoring each alone.
         super().__init__(codebook=codebook, encoder=encoder, features=features, C=C, pooling=pooling,
                          pool_temperature=pool_temperature, threshold=threshold, min_similarity=min_similarity,
                          top_k=top_k, random_state=random_state)
+        self.transductive = transductive
+
+    def _text_camps(self, texts: list[str], emb: np.ndarray | None, langs: Sequence[str | None] | None = None,
+                    by_language: dict[str, NarrativeClassifier] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Labels and probabilities of the messages whose camp comes from text (self-trained if asked).
+
+        ``by_language``: language → a classifier of the same camps on another encoder, for the messages in
+        that language (``langs``); it embeds them itself."""
+        labels, proba = self.predict_with_proba(texts, embeddings=emb)
+        if by_language and langs is not None:
+            labels = labels.astype(object)
+            for lang, alt in by_language.items():
+                rows = [j for j, x in enumerate(langs) if x == lang]
+                if not rows:
+                    continue
+                if list(map(str, alt.classes_)) != list(map(str, self.classes_)):
+                    raise ModelError(f"the {lang} camp classifier has other camps than the main one")
+                lab_l, prob_l = alt.predict_with_proba([texts[j] for j in rows])
+                labels[rows], proba[rows] = lab_l, prob_l
+        if not (self.transductive and self.mode_ == "zero-shot"):
+            return labels, proba
+        X = self._embed(texts, emb)
+        st = self_train(X, labels, threshold=self.threshold, random_state=int(self.random_state or 0))
+        self.transductive_history_ = st.history
+        if len(st.classes) == 0:  # too few confident messages to start from: the zero-shot answer stands
+            return labels, proba
+        full = np.zeros_like(proba)
+        cols = [int(np.flatnonzero(self.classes_ == c)[0]) for c in st.classes]
+        full[:, cols] = st.proba
+        return st.labels, full
 
     def _entries(self, cb: Codebook) -> Sequence[Narrative]:
         return cb.camps
@@ -167,11 +201,19 @@ class CampClassifier(NarrativeClassifier):
     def assign(self, X: Sequence[str | None], *, sponsors: Sequence[str | None] | None = None,
                sponsor_ids: Sequence[str | None] | None = None, given: Sequence[str | None] | None = None,
                embeddings: np.ndarray | None = None, sponsor_table: SponsorTable | None = None,
-               text_allowed: Sequence[bool] | None = None) -> list[tuple[str, float | None, str, str | None]]:
+               text_allowed: Sequence[bool] | None = None, pool: str | None = None,
+               languages: Sequence[str | None] | None = None,
+               by_language: dict[str, NarrativeClassifier] | None = None
+               ) -> list[tuple[str, float | None, str, str | None]]:
         """One ``(camp, p, source, topk_json)`` per message: given, then sponsor, then text (see camps).
 
         ``text_allowed`` (default all): where False the codebook does not fit the message (:mod:`.fit`), so
         its text gives no camp: ``unassigned`` with source ``codebook_mismatch``.
+        ``pool`` (``mean`` or ``logsum``; None: off): the text camps of a sponsor's ads are pooled into one
+        sponsor camp given back to each of its ads (source ``sponsor_pooled``, :mod:`.pooling`); the
+        sponsor is its page id, else its normalized name. ``pooling_summary_`` then holds the counts.
+        ``languages`` + ``by_language``: messages in a language of ``by_language`` get their text camp from
+        that classifier (another encoder, the same camps) before pooling.
         """
         n = len(X)
         table = sponsor_table if sponsor_table is not None else SponsorTable.from_codebook(self._codebook())
@@ -181,6 +223,8 @@ class CampClassifier(NarrativeClassifier):
         has_text = np.array([bool(t and str(t).strip()) for t in X])
         out: list[tuple[str, float | None, str, str | None]] = [("", None, "", None)] * n
         need = []
+        if pool is not None:
+            self.pooling_summary_ = SponsorPooling([], np.zeros(0, dtype=bool)).summary
         for i in range(n):
             g, s = given[i], table.lookup(sponsors[i], sponsor_ids[i])
             if g:
@@ -196,12 +240,24 @@ class CampClassifier(NarrativeClassifier):
         if need:
             texts = [str(X[i]) for i in need]
             emb = embeddings[need] if embeddings is not None else None
-            labels, proba = self.predict_with_proba(texts, embeddings=emb)
+            langs = [languages[i] for i in need] if languages is not None else None
+            labels, proba = self._text_camps(texts, emb, langs, by_language)
             for j, i in enumerate(need):
                 # an abstention carries no camp distribution: its probabilities are what it did not trust,
                 # so measure counts it as unassigned, not as a fraction of each camp
                 topk = None if labels[j] == UNASSIGNED else topk_json(self.classes_, proba[j], self.top_k)
                 out[i] = (str(labels[j]), float(proba[j].max()), "text", topk)
+            if pool is not None:
+                keys = [str(sponsor_ids[i]).strip() if sponsor_ids[i] and str(sponsor_ids[i]).strip()
+                        else (normalize_name(str(sponsors[i])) or None) if sponsors[i] else None for i in need]
+                pooled = pool_sponsors(proba, labels != UNASSIGNED, keys, how=pool, threshold=self.threshold)
+                for j, i in enumerate(need):
+                    q = pooled.proba[j]
+                    if q is not None:
+                        camp = str(self.classes_[int(q.argmax())]) if pooled.assigned[j] else UNASSIGNED
+                        out[i] = (camp, float(q.max()), "sponsor_pooled",
+                                  topk_json(self.classes_, q, self.top_k) if camp != UNASSIGNED else None)
+                self.pooling_summary_ = pooled.summary
         return out
 
 

@@ -63,16 +63,25 @@ def _replace(con: duckdb.DuckDBPyConnection, table: str, rows: pd.DataFrame) -> 
 
 def classify_store(store: Store, *, codebook: Codebook | str | Path | None = None,
                    encoder: str | Encoder = "usem3", models: Sequence[str | Path] = (),
-                   camp_set: str = "default", progress: bool = False) -> str:
+                   camp_set: str = "default", progress: bool = False, sponsor_pooling: str | None = "mean",
+                   transductive: bool = False, english_encoder: str | None = None) -> str:
     """Write ``scores`` (one row per message × task in {narrative, camp}) in one transaction; return the run id.
 
     Embeddings go through the store's cache, so re-scoring an unchanged corpus embeds nothing. Messages
     without text get ``unassigned`` with p NULL and source ``no_text`` (the camp may still come from the
-    sponsor or the source's own label).
+    sponsor or the source's own label). ``sponsor_pooling`` (``mean``, ``logsum``, None): the text camps of
+    a sponsor's ads are pooled into one sponsor camp (source ``sponsor_pooled``, :mod:`.pooling`); the run
+    record's ``sponsor_pooling`` says how many sponsors were pooled and how many rest on few ads.
+    ``transductive``: zero-shot camps self-train on the store's messages (:mod:`.transductive`); the run
+    record's ``models.camp`` keeps the mode and each iteration. ``english_encoder`` (e.g. ``st:minilm``):
+    messages in English (the source's language, else detected) are scored by that encoder, the others by
+    ``encoder``; ``scores.encoder_id`` says which for each message, ``inputs.encoders`` counts them.
     """
     started = datetime.now(UTC).replace(tzinfo=None)
     t0 = time.perf_counter()
-    scorer = Scorer(codebook=codebook, encoder=encoder, models=models, camp_set=camp_set)
+    scorer = Scorer(codebook=codebook, encoder=encoder, models=models, camp_set=camp_set,
+                    sponsor_pooling=sponsor_pooling, transductive=transductive,
+                    english_encoder=english_encoder)
     t_load = time.perf_counter() - t0
     df = store.con.execute(
         "SELECT message_id, text, has_text, sponsor, sponsor_id, given_camp, given_narrative, lang "
@@ -81,14 +90,14 @@ def classify_store(store: Store, *, codebook: Codebook | str | Path | None = Non
     texts = [t if (h and isinstance(t, str) and t.strip()) else None
              for t, h in zip(df["text"], df["has_text"].fillna(True), strict=True)]
     t1 = time.perf_counter()
-    fit = codebook_fit(scorer.codebook, detect_languages(texts, given=_none_for_na(df["lang"])),
-                       delivery_countries(store, df["message_id"].tolist()))
+    languages = detect_languages(texts, given=_none_for_na(df["lang"]))
+    fit = codebook_fit(scorer.codebook, languages, delivery_countries(store, df["message_id"].tolist()))
     t_fit = time.perf_counter() - t1
     t1 = time.perf_counter()
     rec = scorer.score_records(texts, sponsors=df["sponsor"].tolist(), sponsor_ids=df["sponsor_id"].tolist(),
                                given_camps=df["given_camp"].tolist(),
                                given_narratives=df["given_narrative"].tolist(), embed=cache.embed,
-                               camp_from_text=fit.allowed.tolist())
+                               camp_from_text=fit.allowed.tolist(), languages=languages)
     t_score = time.perf_counter() - t1
     run_id = f"classify-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     ids = df["message_id"].tolist()
@@ -102,6 +111,10 @@ def classify_store(store: Store, *, codebook: Codebook | str | Path | None = Non
     })
     enc_ids = {"narrative": scorer.narrative_clf.encoder_id_, "camp": scorer.camp_clf.encoder_id_}
     rows["encoder_id"] = rows["task"].map(enc_ids)
+    if scorer.by_language:  # zero-shot on two encoders: the one that scored each message with text
+        per_msg = [e or scorer.encoder.id for e in rec["encoder_ids"]]
+        rows["encoder_id"] = per_msg + per_msg
+    encoders = {str(k): int(v) for k, v in pd.Series(rec["encoder_ids"]).dropna().value_counts().items()}
     rows["run_id"] = run_id
     counts = {f"{t}:{s}": int(n) for t, s, n in rows.groupby(["task", "source"]).size().reset_index().itertuples(
         index=False)}
@@ -112,11 +125,14 @@ def classify_store(store: Store, *, codebook: Codebook | str | Path | None = Non
             run_id, "classify", status="ok", started_at=started,
             finished_at=datetime.now(UTC).replace(tzinfo=None),
             params={"codebook": scorer.codebook.path, "encoder": scorer.encoder.id,
-                    "models": [str(m) for m in models], "camp_set": camp_set},
+                    "models": [str(m) for m in models], "camp_set": camp_set,
+                    "sponsor_pooling": sponsor_pooling, "transductive": transductive,
+                    "english_encoder": english_encoder},
             models=scorer.models,
             inputs={"codebook_sha256": scorer.codebook.sha256, "messages": len(ids),
                     "counts": counts, "n_encoded": cache.n_encoded, "n_cached": cache.n_cached,
-                    "codebook_fit": fit.summary, "warnings": fit.warnings},
+                    "codebook_fit": fit.summary, "warnings": fit.warnings,
+                    "sponsor_pooling": scorer.pooling_summary, "encoders": encoders},
             timings={"load_s": round(t_load, 3), "fit_s": round(t_fit, 3), "score_s": round(t_score, 3),
                      "total_s": round(time.perf_counter() - t0, 3)},
         )

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import click
+import numpy as np
 import pandas as pd
 
 from ..errors import BubbleLensError
@@ -25,14 +26,24 @@ __all__ = ["classify", "evaluate", "train"]
 @ENCODER
 @click.option("--camps", "camp_set", type=click.Choice(["default", "generic"]), default="default",
               show_default=True, help="The codebook's camps, or its generic left/centre/right set.")
+@click.option("--sponsor-pooling", type=click.Choice(["mean", "logsum", "off"]), default="mean", show_default=True,
+              help="Pool the text camps of each sponsor's ads into one sponsor camp (source sponsor_pooled): "
+                   "mean of the probabilities of the ads the text classifier names, or their summed logs.")
+@click.option("--transductive", is_flag=True,
+              help="Zero-shot camps self-train on the store's own messages (pseudo-labels from the codebook's "
+                   "confident scores, a head on the embeddings, iterated until stable; docs/classify.md).")
+@click.option("--english-encoder", default=None,
+              help="Score messages in English with this encoder (e.g. st:minilm), the others with --encoder "
+                   "(zero-shot only; each message's encoder is recorded in scores.encoder_id).")
 def classify(db: str, codebook: str | None, sponsors: str | None, models: tuple[str, ...], encoder: str,
-             camp_set: str) -> None:
+             camp_set: str, sponsor_pooling: str, transductive: bool, english_encoder: str | None) -> None:
     """Score every message of the store: narrative and camp, with probability and source."""
     from ..classify import classify_store, load_codebook
 
     with Store.open(db) as store:
         run_id = classify_store(store, codebook=load_codebook(codebook, sponsors=sponsors), encoder=encoder, models=models, camp_set=camp_set,
-                                progress=True)
+                                progress=True, sponsor_pooling=None if sponsor_pooling == "off" else sponsor_pooling,
+                                transductive=transductive, english_encoder=english_encoder)
         row = store.con.execute("SELECT inputs, timings FROM runs WHERE run_id = ?", [run_id]).fetchone()
         assert row is not None
         inputs, timings = json.loads(row[0]), json.loads(row[1])
@@ -40,6 +51,11 @@ def classify(db: str, codebook: str | None, sponsors: str | None, models: tuple[
                    f"({inputs['n_encoded']:,} texts embedded, {inputs['n_cached']:,} from the cache)")
         for w in inputs.get("warnings", []):
             click.echo(w, err=True)
+        sp = inputs.get("sponsor_pooling") or {}
+        if sp.get("sponsors_pooled"):
+            click.echo(f"  sponsor pooling: {sp['ads_pooled']:,} ads of {sp['sponsors_pooled']:,} sponsors get their "
+                       f"sponsor's camp from text; {sp['sponsors_few_ads']:,} of these sponsors' camps rest on fewer "
+                       f"than {sp['few_ads']} ads ({sp['ads_of_sponsors_few_ads']:,} ads)")
         for task in ("narrative", "camp"):
             rows = store.con.execute(
                 "SELECT label, count(*) FROM scores WHERE task = ? GROUP BY 1 ORDER BY 2 DESC, 1", [task]
@@ -72,16 +88,19 @@ def _read_table(path: str) -> pd.DataFrame:
               show_default=True, help="TF-IDF n-grams + embeddings, embeddings only, or TF-IDF only.")
 @click.option("--C", "C", type=float, default=10.0, show_default=True, help="Inverse regularization strength.")
 @click.option("--folds", type=int, default=5, show_default=True)
+@click.option("--group-column", default=None,
+              help="Sponsor or author of each message: cross-validation folds hold out whole groups "
+                   "(StratifiedGroupKFold), the figure for sponsors the head never saw.")
 @click.option("--seed", type=int, default=0, show_default=True)
 def train(input_path: str, text_column: str, label_column: str, task: str, out_dir: str, encoder: str,
-          features: str, C: float, folds: int, seed: int) -> None:
+          features: str, C: float, folds: int, group_column: str | None, seed: int) -> None:
     """Fit a supervised head, print its cross-validated report, save it (JSON + npz, no pickle)."""
     from ..classify import CampClassifier, NarrativeClassifier
     from ..classify.evaluate import cross_validate
     from ..embed import get_encoder
 
     df = _read_table(input_path)
-    for c in (text_column, label_column):
+    for c in (text_column, label_column) + ((group_column,) if group_column else ()):
         if c not in df.columns:
             raise BubbleLensError(f"{input_path} has no column {c!r} (columns: {', '.join(map(str, df.columns))})")
     df = df[df[text_column].notna() & df[label_column].notna()]
@@ -91,8 +110,21 @@ def train(input_path: str, text_column: str, label_column: str, task: str, out_d
         raise BubbleLensError("training needs at least two classes")
     enc = get_encoder(encoder)
     X = None if features == "tfidf" else enc.encode(texts, progress=True)
-    rep = cross_validate(texts, y, X, task=task, features=features, C=C, folds=folds, random_state=seed)
-    click.echo(f"{task} head ({features}, C={C:g}) on {rep['n']:,} messages, {rep['folds']}-fold cross-validation:")
+    groups = None
+    if group_column:
+        gcol = df[group_column]
+        if gcol.isna().any() or (gcol.astype(str).str.strip() == "").any():
+            bad = int(np.flatnonzero((gcol.isna() | (gcol.astype(str).str.strip() == "")).to_numpy())[0])
+            raise BubbleLensError(f"{input_path}: data row {int(df.index[bad]) + 1} has no {group_column!r} "
+                                  "(every message needs its group for grouped cross-validation)")
+        groups = gcol.astype(str).tolist()
+    rep = cross_validate(texts, y, X, task=task, features=features, C=C, folds=folds, random_state=seed,
+                         groups=groups)
+    how = (f"{rep['folds']}-fold cross-validation grouped by {group_column} ({rep['n_groups']:,} groups held "
+           "out whole)" if groups is not None else
+           f"{rep['folds']}-fold cross-validation, not grouped (messages of one sponsor or author may be on "
+           "both sides: give --group-column for the figure on unseen sponsors)")
+    click.echo(f"{task} head ({features}, C={C:g}) on {rep['n']:,} messages, {how}:")
     click.echo(f"  macro-F1 {rep['macro_f1']:.3f}  accuracy {rep['accuracy']:.3f}")
     for lab, f1 in rep["per_class_f1"].items():
         click.echo(f"  {lab:<24} F1 {f1:.3f}  (n={y.count(lab)})")
