@@ -44,15 +44,20 @@ def test_wrong_format_is_one_sentence_and_exit_1(tmp_path):
 
 def test_rejects_do_not_fail_but_strict_does(tmp_path):
     path = tmp_path / "ads.jsonl"
-    path.write_text('{"id": "1", "ad_creative_bodies": ["Bonjour"]}\n{"id": "2", "spend": '
-                    '{"lower_bound": "-3"}, "page_id": "1"}\n')
+    path.write_text('{"id": "1", "ad_creative_bodies": ["Bonjour"]}\n'
+                    '{"id": {"x": 1}, "ad_creative_bodies": ["Id illisible"]}\n'
+                    '{"id": "3", "ad_creative_bodies": ["Salut"], "spend": {"lower_bound": "-3"}, "page_id": "1"}\n')
     db = str(tmp_path / "s.duckdb")
     r = _run("ingest", str(path), "--db", db)
-    assert r.exit_code == 0 and "2 read = 1 kept (1 added, 0 updated, 0 unchanged) + 1 rejected + 0 duplicate" in r.output
-    strict_db = str(tmp_path / "strict.duckdb")
-    r = _run("ingest", str(path), "--db", strict_db, "--strict")
-    assert r.exit_code == 1 and "--strict" in r.output
-    assert json.loads(_run("stats", "--db", strict_db, "--json").output)["messages"] == 0
+    assert r.exit_code == 0 and "3 read = 2 kept (2 added, 0 updated, 0 unchanged) + 1 rejected + 0 duplicate" in r.output
+    assert "spend: 1 value(s) unreadable, left empty (first: line 3" in r.output, r.output
+    for bad in (path, tmp_path / "only_spend.jsonl"):
+        if bad != path:  # an unreadable optional value alone also stops --strict
+            bad.write_text('{"id": "3", "ad_creative_bodies": ["Salut"], "spend": {"lower_bound": "-3"}}\n')
+        strict_db = str(tmp_path / f"strict_{bad.stem}.duckdb")
+        r = _run("ingest", str(bad), "--db", strict_db, "--strict")
+        assert r.exit_code == 1 and "--strict" in r.output, r.output
+        assert json.loads(_run("stats", "--db", strict_db, "--json").output)["messages"] == 0
 
 
 def test_map_and_kind_options(tmp_path):

@@ -78,7 +78,10 @@ def test_pieces_give_the_row_wise_result(tmp_path, monkeypatch, pieces):
     _, fast = read_batch(path)
     assert fast.arrow and len(meta_fast._pieces(path.read_bytes(), 2)) > 20
     _same(slow, fast)
-    assert [r.line for r in fast.rejects] == [11, 205]
+    # shares outside [0, 1] ("1.5", "nan") leave those deliveries empty, not the ads (lines 11 and 205)
+    assert not fast.rejects and fast.warnings == slow.warnings
+    assert any(w.startswith("delivery_by_region: 2 value(s) unreadable, left empty (first: line 11,")
+               for w in fast.warnings), fast.warnings
 
 
 @pytest.mark.parametrize("change, fast_path", [
@@ -107,11 +110,12 @@ def test_numbers_as_bounds_are_read_with_inferred_types(tmp_path, monkeypatch, p
     for ad in ads:
         for key in ("impressions", "spend"):
             ad[key] = {k: int(v) for k, v in ad[key].items()}
-    ads[7]["spend"]["upper_bound"] = -1
+    ads[7]["spend"]["upper_bound"] = -1  # the spend is left empty, the ad kept (a warning either way)
     path = _write(tmp_path / "ads.jsonl", [json.dumps(a, ensure_ascii=False) for a in ads])
     slow = _row_wise(path, monkeypatch)
     _, fast = read_batch(path)
-    assert fast.arrow and len(fast.rejects) == 1
+    assert fast.arrow and not fast.rejects and fast.kept == 60
+    assert fast.warnings == slow.warnings and fast.warnings[0].startswith("spend: 1 value(s) unreadable")
     _same(slow, fast)
 
 
@@ -189,7 +193,7 @@ def test_the_store_and_counts_are_the_row_wise_ones(tmp_path, monkeypatch, piece
     dup["delivery_by_region"] = dup["delivery_by_region"][:2]
     lines[250] = json.dumps(dup, ensure_ascii=False)
     bad = json.loads(lines[100])
-    bad["spend"]["lower_bound"] = "-5"                                  # rejected by the row-wise reader
+    bad["spend"]["lower_bound"] = "-5"                       # left empty by the row-wise reader, ad kept
     lines[100] = json.dumps(bad, ensure_ascii=False)
     week1 = _write(tmp_path / "w1.jsonl", lines)
     newer = [json.loads(x) for x in lines[:150] if x.startswith("{")]
@@ -203,9 +207,9 @@ def test_the_store_and_counts_are_the_row_wise_ones(tmp_path, monkeypatch, piece
     results = _both_ways(tmp_path, monkeypatch, [week1, week2, week1])
     assert results["fast"] == results["row-wise"]
     reports, _, stats = results["fast"]
-    assert reports[0][1:7] == (300, 299, 1, 298, 0, 1)  # (error, rows read, kept, rejected, added, ...)
+    assert reports[0][1:7] == (300, 300, 0, 299, 0, 1)  # (rows read, kept, rejected, added, ...)
     assert reports[2][4] == 0  # the re-ingest adds nothing
-    assert stats["rejects"] == 2 and stats["messages"] == 298  # line 101 of each week rejected
+    assert stats["rejects"] == 0 and stats["messages"] == 299  # line 101's spend left empty, the ad kept
 
 
 def test_a_failed_bulk_insert_leaves_the_store_and_settings_unchanged(tmp_path, monkeypatch, pieces):
@@ -296,7 +300,7 @@ def test_streamed_pieces_give_the_row_wise_store_and_counts(tmp_path, monkeypatc
     lines[j + 1] = json.dumps(dup, ensure_ascii=False)
     assert _same_piece_pair(lines, j) == j
     bad = json.loads(lines[40])
-    bad["delivery_by_region"][0]["percentage"] = "1.5"                   # rejected
+    bad["delivery_by_region"][0]["percentage"] = "1.5"                   # left empty, the ad kept
     lines[40] = json.dumps(bad, ensure_ascii=False)
     odd = json.loads(lines[260])
     odd["ad_delivery_stop_time"] = "30/06/2024"                          # the row-wise reader takes it
@@ -315,10 +319,10 @@ def test_streamed_pieces_give_the_row_wise_store_and_counts(tmp_path, monkeypatc
     assert calls == ["streamed"] * 4
     assert results["fast"] == results["row-wise"]
     reports, _, stats = results["fast"]
-    assert reports[0][1:7] == (300, 299, 1, 298, 0, 1)
-    assert reports[1][4:6] == (60, 48)  # week 2: 60 new ads; 48 changed (50 edited, one rejected, one repeat)
+    assert reports[0][1:7] == (300, 300, 0, 299, 0, 1)
+    assert reports[1][4:6] == (60, 49)  # week 2: 60 new ads; 48 changed (50 edited, one rejected, one repeat)
     assert reports[2][4] == 0 and reports[3][4:6] == (0, 0)  # re-ingests add nothing; the last changes nothing
-    assert stats["rejects"] == 2 and stats["messages"] == 298 + 60  # line 41 of each week
+    assert stats["rejects"] == 0 and stats["messages"] == 299 + 60  # line 41's shares left empty
 
 
 def test_a_later_piece_of_another_shape_redoes_the_file(tmp_path, monkeypatch, pieces):

@@ -11,6 +11,7 @@ from bubblelens.errors import FormatError
 from bubblelens.ingest import ingest_paths, read_batch
 from bubblelens.ingest.jsonio import MAX_DEPTH, MAX_STRING
 from bubblelens.ingest.table import date_order
+from bubblelens.store import Store
 
 
 def _q(store, sql):
@@ -139,3 +140,18 @@ def test_a_stray_quote_rejects_its_line_not_the_lines_after_it(tmp_store, tmp_pa
     assert sorted(r[0] for r in _q(tmp_store, "SELECT line FROM rejects")) == [3, 7]
     assert _q(tmp_store, "SELECT message_id, text FROM messages ORDER BY 1") == [
         ("1", "ok"), ("3", "fine"), ("4", "multi\nline ok"), ("6", "last")]
+
+
+@pytest.mark.parametrize("first", [b'{"a": ' + b"[" * 5000 + b"]" * 5000 + b"}", b"not json at all",
+                                   b'{"truncated": "ad'])
+def test_a_hostile_first_line_does_not_change_the_format(tmp_path, first):
+    """Detection looks past a first line that is garbage, too deep for the parser or not an ad: the file
+    stays a Meta file, its first line is rejected and the ads after it are kept. (A first line that is a
+    JSON array stays ambiguous: it makes the file one JSON document.)"""
+    ads = [{"id": f"7{i}", "ad_creative_bodies": [f"Bonjour {i}"], "page_id": "1"} for i in range(5)]
+    path = tmp_path / "ads.jsonl"
+    path.write_bytes(first + b"\n" + b"".join(json.dumps(ad).encode() + b"\n" for ad in ads))
+    with Store.open(tmp_path / "s.duckdb") as store:
+        f = ingest_paths(store, [path]).files[0]
+        assert f.error is None and f.format == "meta", f
+        assert (f.kept, f.rejected) == (5, 1)

@@ -162,7 +162,10 @@ def test_truncated_jsonl_rejects_the_last_line(tmp_store, tmp_path, shared_data)
     assert _q(tmp_store, "SELECT line, field FROM rejects") == [(25, "(json)")]
 
 
-def test_wrong_types_are_rejected_row_by_row(tmp_store, tmp_path):
+def test_only_what_defines_an_ad_can_reject_it(tmp_store, tmp_path):
+    """Wrong types in the fields that define an ad (its text, its id, something to read at all) reject the
+    line; an unreadable optional field (a bound, a share, a date, a count) is left empty and counted in the
+    file's warnings: the ad, its text and what else it says are kept."""
     good = {"id": "1", "ad_creative_bodies": ["Un texte"], "page_id": "9",
             "impressions": {"lower_bound": "0", "upper_bound": "999"},
             "demographic_distribution": [{"percentage": "0.6", "age": "18-24", "gender": "female"},
@@ -170,26 +173,32 @@ def test_wrong_types_are_rejected_row_by_row(tmp_store, tmp_path):
     rows = [
         good,                                                                   # 1 kept
         [1, 2, 3],                                                              # 2 not an object
-        {**good, "id": "3", "impressions": {"lower_bound": "beaucoup"}},        # 3 non-numeric bound
+        {**good, "id": "3", "impressions": {"lower_bound": "beaucoup"}},        # 3 kept, no impressions
         {**good, "id": "4", "demographic_distribution": [{"percentage": "1.7", "age": "x", "gender": "y"}]},
-        {**good, "id": "5", "ad_creative_bodies": 5},                           # 5 wrong type
-        {**good, "id": "6", "ad_delivery_start_time": "hier"},                  # 6 unparseable date
+        {**good, "id": "5", "ad_creative_bodies": 5},                           # 5 wrong type: the text
+        {**good, "id": "6", "ad_delivery_start_time": "hier"},                  # 6 kept, no start date
         {"page_id": "9", "currency": "EUR"},                                    # 7 no id, text, URL
-        {**good, "id": "8", "eu_total_reach": -4},                              # 8 negative count
+        {**good, "id": "8", "eu_total_reach": -4},                              # 8 kept, no reach
         "{not json",                                                            # 9 invalid JSON
         {**good, "id": "10", "ad_creative_bodies": [], "ad_snapshot_url": "https://x/?id=10"},  # 10 kept
         {"ad_creative_bodies": ["Sans identifiant"]},                           # 11 kept, content id
     ]
     rep = ingest_paths(tmp_store, [_write_jsonl(tmp_path / "types.jsonl", rows)]).files[0]
-    assert (rep.rows_read, rep.kept, rep.rejected) == (11, 3, 8)
+    assert (rep.rows_read, rep.kept, rep.rejected) == (11, 7, 4)
     fields = dict(_q(tmp_store, "SELECT line, field FROM rejects"))
-    assert fields == {2: "(row)", 3: "impressions", 4: "demographic_distribution",
-                      5: "ad_creative_bodies", 6: "ad_delivery_start_time", 7: "id", 8: "eu_total_reach",
-                      9: "(json)"}
+    assert fields == {2: "(row)", 5: "ad_creative_bodies", 7: "id", 9: "(json)"}
     ids = sorted(r[0] for r in _q(tmp_store, "SELECT message_id FROM messages"))
-    assert ids[:2] == ["1", "10"] and ids[2].startswith("sha1:")
-    # the rejected ad's deliveries did not leak in
-    assert _one(tmp_store, "SELECT count(DISTINCT message_id) FROM deliveries") == 2
+    assert ids[:6] == ["1", "10", "3", "4", "6", "8"] and ids[6].startswith("sha1:")
+    kept = dict(_q(tmp_store, "SELECT message_id, text FROM messages"))
+    assert kept["3"] == kept["8"] == "Un texte"
+    assert _one(tmp_store, "SELECT impressions_lower FROM messages WHERE message_id = '3'") is None
+    assert _one(tmp_store, "SELECT date_start FROM messages WHERE message_id = '6'") is None
+    # the unreadable shares of ad 4 left no delivery behind; every field counted once, with its first line
+    assert _one(tmp_store, "SELECT count(*) FROM deliveries WHERE message_id = '4'") == 0
+    warned = " ".join(rep.warnings)
+    for field, line in (("impressions", 3), ("demographic_distribution", 4), ("ad_delivery_start_time", 6),
+                        ("eu_total_reach", 8)):
+        assert f"{field}: 1 value(s) unreadable, left empty (first: line {line}," in warned, warned
 
 
 def test_empty_and_binary_files_are_one_sentence(tmp_path):
@@ -241,7 +250,8 @@ def test_fast_path_matches_row_path(tmp_path, monkeypatch):
     _, fast = read_batch(path)
     assert fast.arrow, "the fast path was not taken"
     assert (fast.rows_read, fast.kept, len(fast.rejects)) == (slow.rows_read, slow.kept, len(slow.rejects)) \
-        == (300, 299, 1)
+        == (300, 300, 0)  # the share outside [0, 1] is left empty, not the ad (a warning each way)
+    assert fast.warnings == slow.warnings and any("delivery_by_region: 1 value(s)" in w for w in fast.warnings)
     key = ["message_id"]
     a = slow.to_arrow("messages").drop_columns(["_row"]).sort_by([(k, "ascending") for k in key])
     b = fast.to_arrow("messages").drop_columns(["_row"]).sort_by([(k, "ascending") for k in key])

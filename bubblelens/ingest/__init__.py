@@ -158,12 +158,18 @@ def _read_src(src: DecodedFile, p: Path, *, format: str | None, kind: str | None
 
 
 def _refuse_rejects(path: str | Path) -> Callable[[Batch], None]:
-    """The ``--strict`` check: any rejected row stops the file (raised before anything is committed)."""
+    """The ``--strict`` check: any rejected row, or any optional value left empty because it could not be
+    read, stops the file (raised before anything is committed)."""
     def check(batch: Batch) -> None:
         if batch.rejects:
             first = batch.rejects[0]
             raise IngestError(f"{Path(path).name}: {len(batch.rejects)} row(s) rejected (--strict), nothing "
                               f"written; first: line {first.line}, {first.field}: {first.reason}")
+        dropped = batch.dropped
+        if dropped is not None and dropped.count:  # nothing left empty either
+            fld, (line, reason) = min(dropped.first.items(), key=lambda kv: kv[1][0])
+            raise IngestError(f"{Path(path).name}: {sum(dropped.count.values())} value(s) unreadable "
+                              f"(--strict), nothing written; first: line {line}, {fld}: {reason}")
     return check
 
 

@@ -205,12 +205,17 @@ def iter_json_records(text: str, name: str) -> Iterator[tuple[int, Any]]:
         lineno = e.lineno if isinstance(e, json.JSONDecodeError) else 1
         first_line = stripped.split("\n", 1)[0].strip().lstrip("\ufeff")
         multi = "\n" in stripped
+        head = stripped[:200].replace(" ", "").replace("\n", "")
         if multi:
             is_jsonl = not isinstance(load_line(first_line), JsonProblem)
+            # a hostile first line: JSON Lines still, when one of the next lines is a JSON object
+            page = head.startswith('{"data":[') or head.startswith("[{")
+            is_jsonl = is_jsonl or (not page and any(
+                isinstance(load_line(x.strip().lstrip("\ufeff")), dict)
+                for x in stripped.split("\n", 50)[1:50] if x.strip().startswith("{")))
             if is_jsonl or first_line.endswith("}"):
                 yield from _json_lines(text)
                 return
-        head = stripped[:200].replace(" ", "").replace("\n", "")
         if head.startswith('{"data":[') or head.startswith("[{"):
             yield from _truncated_page(stripped, name)
             return

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..errors import FormatError
@@ -22,7 +22,7 @@ from .jsonio import JsonProblem, iter_json_records, load_line
 from .meta_fast import open_stream, read_fast
 from .ranges import parse_count, parse_date, parse_range
 from .text import DecodedFile
-from .writer import BadField, Batch, Reject, content_id
+from .writer import BadField, Batch, OptionalFields, Reject, content_id
 
 __all__ = ["AD_FIELDS", "is_meta_record", "read_meta_api"]
 
@@ -224,8 +224,24 @@ def _idstr(v: Any, key: str) -> str | None:
     raise BadField(key, f"id of the wrong type ({type(v).__name__})")
 
 
-def _add_ad(ad: dict[str, Any], line: int, batch: Batch, src: DecodedFile, *, channel: str) -> None:
-    """Validate one ad fully, then append it and its children; raises BadField before appending anything."""
+def _add_ad(ad: dict[str, Any], line: int, batch: Batch, src: DecodedFile, *, channel: str,
+            opt: OptionalFields | None = None) -> None:
+    """Validate one ad fully, then append it and its children; raises BadField before appending anything.
+
+    Only what defines the ad can reject it: its id and its text / snapshot URL. Any other field that cannot
+    be read (a range, a share, a date, a list of the wrong type) is left empty and counted in ``opt`` (the
+    file's warnings), so an ad is never lost over an optional field.
+    """
+    opt = opt if opt is not None else OptionalFields()
+    opt.line = line
+
+    def soft(read: Callable[..., Any], *args: Any, default: Any = None) -> Any:
+        try:
+            return read(*args)
+        except BadField as e:
+            opt.drop(e.field, e.reason)
+            return default
+
     bodies = _strings(ad, "ad_creative_bodies", "ad_creative_body")
     titles = _strings(ad, "ad_creative_link_titles", "ad_creative_link_title")
     descs = _strings(ad, "ad_creative_link_descriptions", "ad_creative_link_description")
@@ -245,35 +261,26 @@ def _add_ad(ad: dict[str, Any], line: int, batch: Batch, src: DecodedFile, *, ch
         mid = content_id(text, url, flags)
     if not text:
         flags.append("no_text")
-    imp_lo, imp_hi = _range(ad, "impressions")
-    sp_lo, sp_hi = _range(ad, "spend")
-    aud_lo, aud_hi = _range(ad, "estimated_audience_size")
-    start, stop, created = (_date(ad, "ad_delivery_start_time"), _date(ad, "ad_delivery_stop_time"),
-                            _date(ad, "ad_creation_time"))
-    reach = ad.get("eu_total_reach")
-    if reach is not None:
-        try:
-            reach = parse_count(reach)
-        except ValueError as e:
-            raise BadField("eu_total_reach", str(e)) from None
+    imp_lo, imp_hi = soft(_range, ad, "impressions", default=(None, None))
+    sp_lo, sp_hi = soft(_range, ad, "spend", default=(None, None))
+    aud_lo, aud_hi = soft(_range, ad, "estimated_audience_size", default=(None, None))
+    start, stop, created = (soft(_date, ad, k) for k in ("ad_delivery_start_time", "ad_delivery_stop_time",
+                                                          "ad_creation_time"))
+    reach = soft(_count, ad, "eu_total_reach")
     demo = ad.get("demographic_distribution")
-    d_shares, d_ages = _shares(demo, "demographic_distribution", "age") if demo is not None else ([], [])
+    d_shares, d_ages = soft(_shares, demo, "demographic_distribution", "age", default=([], [])) \
+        if demo is not None else ([], [])
     d_genders = [e.get("gender") for e in demo] if demo and d_shares else []
     reg_key = "delivery_by_region" if "delivery_by_region" in ad else "region_distribution"
     regs = ad.get(reg_key)
-    r_shares, r_names = _shares(regs, reg_key, "region") if regs is not None else ([], [])
-    reach_rows = _reach(ad["age_country_gender_reach_breakdown"]) \
+    r_shares, r_names = soft(_shares, regs, reg_key, "region", default=([], [])) if regs is not None else ([], [])
+    reach_rows = soft(_reach, ad["age_country_gender_reach_breakdown"], default=[]) \
         if ad.get("age_country_gender_reach_breakdown") is not None else []
-    targ = _targeting(ad)
-    platforms = ad.get("publisher_platforms")
-    if platforms is not None and not (isinstance(platforms, list)
-                                      and all(isinstance(x, str) for x in platforms)):
-        raise BadField("publisher_platforms", "expected a list of strings")
-    languages = ad.get("languages")
-    if languages is not None and not (isinstance(languages, list)
-                                      and all(isinstance(x, str) for x in languages)):
-        raise BadField("languages", "expected a list of strings")
-    page_name, currency = _optstr(ad, "page_name"), _optstr(ad, "currency")
+    targ = soft(_targeting, ad, default=[])
+    platforms = soft(_str_list, ad, "publisher_platforms")
+    languages = soft(_str_list, ad, "languages")
+    page_name, currency = soft(_optstr, ad, "page_name"), soft(_optstr, ad, "currency")
+    sponsor_id = soft(lambda: _idstr(ad.get("page_id"), "page_id"))
     extra = {k: v for k, v in ad.items() if k not in _KNOWN}
     if "beneficiary_payers" in ad:
         extra["beneficiary_payers"] = ad["beneficiary_payers"]
@@ -287,7 +294,7 @@ def _add_ad(ad: dict[str, Any], line: int, batch: Batch, src: DecodedFile, *, ch
         message_id=mid, source_format=FORMAT, source_file=str(src.path), source_line=line,
         source_sha256=src.sha256, text=text or None, text_hash=text_hash(text) if text else None,
         has_text=bool(text), bodies=bodies, link_titles=titles, link_descriptions=descs,
-        link_captions=caps, sponsor=_sponsor(ad), sponsor_id=_idstr(ad.get("page_id"), "page_id"),
+        link_captions=caps, sponsor=soft(_sponsor, ad), sponsor_id=sponsor_id,
         page_name=page_name, channel=channel, platforms=platforms,
         date_start=start, date_stop=stop, created_at=created,
         url=strip_token(url) if url else None, lang=languages[0] if languages else None,
@@ -314,6 +321,23 @@ def _add_ad(ad: dict[str, Any], line: int, batch: Batch, src: DecodedFile, *, ch
         t = batch.rows("targeting")
         for dim, value, inc in targ:
             t.add(message_id=mid, dimension=dim, value=value, included=inc, _row=row)
+
+
+def _count(ad: dict[str, Any], key: str) -> int | None:
+    v = ad.get(key)
+    if v is None:
+        return None
+    try:
+        return parse_count(v)
+    except ValueError as e:
+        raise BadField(key, str(e)) from None
+
+
+def _str_list(ad: dict[str, Any], key: str) -> list[str] | None:
+    v = ad.get(key)
+    if v is not None and not (isinstance(v, list) and all(isinstance(x, str) for x in v)):
+        raise BadField(key, "expected a list of strings")
+    return v
 
 
 def _loads(line: str) -> Any:
@@ -354,6 +378,7 @@ def _read_records(batch: Batch, src: DecodedFile, records: Iterable[tuple[int, A
     """Take or reject each record (an ad, or a page of ads) into ``batch``."""
     name = src.path.name
     n_records = 0
+    opt = OptionalFields()
     for line, rec in records:
         n_records += 1
         if isinstance(rec, JsonProblem):
@@ -383,11 +408,14 @@ def _read_records(batch: Batch, src: DecodedFile, records: Iterable[tuple[int, A
             seen_ad = True
             mark = {t: len(r) for t, r in batch.tables.items()}
             try:
-                _add_ad(ad, ln, batch, src, channel=channel)
+                _add_ad(ad, ln, batch, src, channel=channel, opt=opt)
             except BadField as e:
                 for t, r in batch.tables.items():
                     r.truncate(mark.get(t, 0))
                 batch.rejects.append(Reject.of(ln, e.field, e.reason, ad))
+    batch.warnings.extend(opt.warnings())
+    if opt.count:
+        batch.dropped = opt
     if not seen_ad and batch.rows_read and not batch.rejects:
         raise FormatError(f"{name} holds no Meta ad-archive ads")
     if not seen_ad and batch.rejects and all(r.field == "(row)" for r in batch.rejects):

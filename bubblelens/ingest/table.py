@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from .jsonio import JsonProblem, iter_json_records, looks_like_json
 from .mapping import WIDE_DIMENSIONS, FieldSpec, Mapping, guess_mapping
 from .ranges import parse_count, parse_date, parse_money, parse_share
 from .text import DecodedFile
-from .writer import BadField, Batch, Reject, content_id
+from .writer import BadField, Batch, OptionalFields, Reject, content_id
 
 __all__ = ["iter_table_records", "read_table"]
 
@@ -161,25 +160,8 @@ def _idval(v: Any) -> str | None:
     return _clean(v) or None
 
 
-class _Optional:
-    """Optional fields that could not be read in one file: a count per field and the first line."""
-
-    def __init__(self) -> None:
-        self.count: Counter[str] = Counter()
-        self.first: dict[str, tuple[int, str]] = {}
-        self.line = 0
-
-    def drop(self, field: str, reason: str) -> None:
-        self.count[field] += 1
-        self.first.setdefault(field, (self.line, reason))
-
-    def warnings(self) -> list[str]:
-        return [f"{field}: {n:,} value(s) unreadable, left empty (first: line {self.first[field][0]}, "
-                f"{self.first[field][1]})" for field, n in sorted(self.count.items())]
-
-
 def _repairable(parse: Any, v: Any, field: str, flags: list[str], ocr: bool,
-                opt: _Optional | None = None, **kw: Any) -> Any:
+                opt: OptionalFields | None = None, **kw: Any) -> Any:
     """Parse ``v``; with OCR repair on, a value that parses only after repair is flagged. A value
     that cannot be read is None (counted in ``opt``), or raises :class:`BadField` without ``opt``."""
     try:
@@ -201,7 +183,7 @@ def _repairable(parse: Any, v: Any, field: str, flags: list[str], ocr: bool,
 
 
 def _message(rec: dict[str, Any], line: int, m: Mapping, src: DecodedFile, batch: Batch,
-             wide: list[tuple[str, str, str]], opt: _Optional, dayfirst: dict[str, bool | None]) -> None:
+             wide: list[tuple[str, str, str]], opt: OptionalFields, dayfirst: dict[str, bool | None]) -> None:
     f = m.fields
     opt.line = line
     flags: list[str] = []
@@ -396,7 +378,7 @@ def read_table(src: DecodedFile, *, kind: str = "messages", mapping: Mapping | N
                           "text=COLUMN, or --textless if the messages really have no text")
     wide = _wide_columns(cols, mapping)
     batch = Batch(format=FORMAT, kind=kind)
-    opt = _Optional()
+    opt = OptionalFields()
     orders: dict[str, bool | None] = {}
     if kind == "messages":
         items = list(records)  # two passes: the date order of each column is decided first

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,7 +30,7 @@ import pyarrow.compute as pc
 
 from ..store import ROW_GROUP_SIZE, Store, text_hash
 
-__all__ = ["BadField", "Batch", "PieceSource", "Reject", "Rows", "StreamAborted", "WriteResult", "content_id",
+__all__ = ["BadField", "Batch", "OptionalFields", "PieceSource", "Reject", "Rows", "StreamAborted", "WriteResult", "content_id",
            "write_batch"]
 
 
@@ -161,6 +162,27 @@ class Reject:
         return Reject(line, field, redact(reason), raw)
 
 
+class OptionalFields:
+    """Optional fields that could not be read in one file: a count per field and the first line.
+
+    Only the fields that define a record (its id, or its text / URL) can reject it; any other field that
+    cannot be read is left empty, and the file's warnings count it per field (:meth:`warnings`).
+    """
+
+    def __init__(self) -> None:
+        self.count: Counter[str] = Counter()
+        self.first: dict[str, tuple[int, str]] = {}
+        self.line = 0
+
+    def drop(self, field: str, reason: str) -> None:
+        self.count[field] += 1
+        self.first.setdefault(field, (self.line, reason))
+
+    def warnings(self) -> list[str]:
+        return [f"{field}: {n:,} value(s) unreadable, left empty (first: line {self.first[field][0]}, "
+                f"{self.first[field][1]})" for field, n in sorted(self.count.items())]
+
+
 @dataclass
 class Batch:
     """Everything one file yields, ready for :func:`write_batch`."""
@@ -183,6 +205,8 @@ class Batch:
     streamed: int = 0
     #: What the writer found (lines that repeat another line's key), for the file's warnings.
     notes: list[str] = field(default_factory=list)
+    #: Optional fields the reader could not read and left empty (``--strict`` refuses them too).
+    dropped: OptionalFields | None = None
 
     def well_formed(self, header: list[str], records: Iterable[tuple[int, Any]]
                     ) -> Iterator[tuple[int, dict[str, str], list[str]]]:

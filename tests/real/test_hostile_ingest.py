@@ -26,9 +26,13 @@ N_REAL = 300
 N_HOSTILE = 1_100
 
 #: kind → what must happen to the line: "reject", "keep" (a fresh id stored) or "skip" (not a row).
+#: Only what defines an ad (its id, its text / URL, being a JSON object within the limits) rejects it; an
+#: unreadable optional field (a bound, a share, a date, a list of the wrong type) is left empty and
+#: counted in the file's warnings: the ad is kept.
 KINDS: dict[str, str] = {
-    "truncated": "reject", "wrong_type": "reject", "share_outside": "reject", "nan": "reject",
-    "infinity": "reject", "huge_number": "reject", "impossible_date": "reject", "bounds_reversed": "reject",
+    "truncated": "reject", "wrong_type": "reject", "wrong_type_optional": "keep", "share_outside": "keep",
+    "nan": "reject", "infinity": "reject", "huge_number": "reject", "impossible_date": "keep",
+    "bounds_reversed": "keep",
     "nul_byte": "reject", "nul_escape": "reject", "invalid_utf8": "reject", "deep_nesting": "reject",
     "not_an_object": "reject", "api_error": "reject", "big_int": "reject",
     "missing_id": "keep", "megabyte_string": "keep", "control_chars": "keep", "bom_mid_file": "keep",
@@ -50,10 +54,13 @@ def _hostile(kind: str, ad: dict[str, Any], n: int, rng: random.Random) -> bytes
     dump = json.dumps(fresh, ensure_ascii=False)
     if kind == "truncated":
         return dump[: rng.randint(5, len(dump) - 2)].encode()
-    if kind == "wrong_type":
-        field, value = rng.choice([("impressions", "lots"), ("ad_creative_bodies", 42), ("page_name", {"a": 1}),
-                                   ("spend", [1, 2]), ("publisher_platforms", "facebook"), ("id", [1]),
-                                   ("ad_delivery_start_time", {"d": 1}), ("currency", 3.5)])
+    if kind == "wrong_type":  # a field that defines the ad
+        field, value = rng.choice([("ad_creative_bodies", 42), ("id", [1]), ("ad_creative_bodies", {"t": 1})])
+        return json.dumps({**fresh, field: value}).encode()
+    if kind == "wrong_type_optional":
+        field, value = rng.choice([("impressions", "lots"), ("page_name", {"a": 1}), ("spend", [1, 2]),
+                                   ("publisher_platforms", "facebook"), ("ad_delivery_start_time", {"d": 1}),
+                                   ("currency", 3.5)])
         return json.dumps({**fresh, field: value}).encode()
     if kind == "share_outside":
         pct = rng.choice(["1.5", "-0.2", "100", "abc"])
@@ -187,6 +194,9 @@ def _fuzz(seed: int, real: list[bytes], clean: dict[str, tuple[Any, ...]], tmp: 
         named = " ".join(f.warnings)
         for ln in sorted(dup_lines)[:5]:
             assert f"line {ln} has the id of line" in named
+        emptied = sorted(ln for ln, k in hostile.items() if k in ("share_outside", "impossible_date",
+                                                                 "bounds_reversed", "wrong_type_optional"))
+        assert "value(s) unreadable, left empty (first: line" in named and f"line {emptied[0]}," in named
 
         # kept hostile lines: as documented
         kept = dict(store.con.execute("SELECT message_id, text FROM messages WHERE message_id LIKE 'fz%' "
