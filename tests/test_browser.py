@@ -8,18 +8,13 @@ Needs ``/usr/bin/chromium`` (``scripts/install_browser.sh``) and the ``playwrigh
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pytest
+from streamlit_server import serve_app
 
 from bubblelens.present.queries import CELL_KEY
 from bubblelens.present.synthetic import XSS_TEXTS, build_synthetic_store
@@ -40,12 +35,6 @@ if not Path(CHROMIUM).exists():
 sync_api = pytest.importorskip("playwright.sync_api")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> str:
     path = tmp_path_factory.mktemp("browser") / "synthetic.duckdb"
@@ -55,34 +44,27 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="module")
 def server(store: str) -> Iterator[str]:
-    port = _free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--", "--db", store],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                out = proc.stdout.read().decode() if proc.stdout else ""
-                pytest.fail(f"streamlit did not start: {out[-2000:]}")
-            time.sleep(0.5)
+    with serve_app(store) as url:
         yield url
-    finally:
-        proc.terminate()
+
+
+def _click_through_to_ads(page: object, x: float, y: float, shot: str) -> None:
+    """Click a chart point that opens the Ads page, and wait for it (screenshot ``shot``). A click that
+    lands before plotly has bound its handlers, or during a rerun, is lost: click again, up to four times."""
+    ads = page.get_by_role("heading", name="Ads", exact=True).first  # type: ignore[attr-defined]
+    for attempt in range(4):
+        page.mouse.move(x, y)  # type: ignore[attr-defined]
+        page.mouse.click(x, y)  # type: ignore[attr-defined]
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            ads.wait_for(timeout=TIMEOUT // 4 if attempt < 3 else TIMEOUT)
+            break
+        except Exception:
+            if attempt == 3:
+                raise
+    assert page.url.endswith("/ads")  # type: ignore[attr-defined]
+    _settle(page, "Ads")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / shot), full_page=True)  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="module")
@@ -148,23 +130,9 @@ def test_heatmap_cell_opens_the_filtered_ads(server: str, page: object, store: s
     drag = heat.locator(".nsewdrag").first
     box = drag.bounding_box()
     assert box is not None
-    # A cell well inside the grid: a quarter across, a third down. A click that lands before plotly has
-    # bound its handlers (or during a rerun) is lost: click again, up to four times.
+    # A cell well inside the grid: a quarter across, a third down.
     x, y = box["x"] + box["width"] * 0.27, box["y"] + box["height"] * 0.35
-    ads = page.get_by_role("heading", name="Ads", exact=True).first  # type: ignore[attr-defined]
-    for attempt in range(4):
-        page.mouse.move(x, y)  # type: ignore[attr-defined]
-        page.mouse.click(x, y)  # type: ignore[attr-defined]
-        try:
-            ads.wait_for(timeout=TIMEOUT // 4 if attempt < 3 else TIMEOUT)
-            break
-        except Exception:
-            if attempt == 3:
-                raise
-    assert page.url.endswith("/ads")  # type: ignore[attr-defined]
-    _settle(page, "Ads")
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / "heatmap_to_ads.png"), full_page=True)  # type: ignore[attr-defined]
+    _click_through_to_ads(page, x, y, "heatmap_to_ads.png")
     caption = page.get_by_text(re.compile(r"^Filters: ")).first.inner_text()  # type: ignore[attr-defined]
     m = re.search(r"narrative = ([^,]+), scheme = cells, segment = (.+)$", caption.strip())
     assert m, caption
@@ -217,20 +185,7 @@ def test_map_region_click_opens_its_ads(server: str, page: object, store: str) -
     # the value trace is drawn last; its largest shape has its middle inside it
     box = max((b for b in boxes[-5:] if b), key=lambda b: b["width"] * b["height"])
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    ads = page.get_by_role("heading", name="Ads", exact=True).first  # type: ignore[attr-defined]
-    for attempt in range(4):  # a click before plotly binds its handlers, or during a rerun, is lost
-        page.mouse.move(x, y)  # type: ignore[attr-defined]
-        page.mouse.click(x, y)  # type: ignore[attr-defined]
-        try:
-            ads.wait_for(timeout=TIMEOUT // 4 if attempt < 3 else TIMEOUT)
-            break
-        except Exception:
-            if attempt == 3:
-                raise
-    assert page.url.endswith("/ads")  # type: ignore[attr-defined]
-    _settle(page, "Ads")
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / "map_to_ads.png"), full_page=True)  # type: ignore[attr-defined]
+    _click_through_to_ads(page, x, y, "map_to_ads.png")
     caption = page.get_by_text(re.compile(r"^Filters: ")).first.inner_text()  # type: ignore[attr-defined]
     m = re.search(r"segment = (region=.+)$", caption.strip())
     assert m, caption

@@ -6,20 +6,16 @@ unchanged; the CSV the Ads page exports holds no live formula.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from streamlit_server import serve_app
 
 from bubblelens.present.safe import FORMULA_START
 from bubblelens.present.synthetic import build_synthetic_store
@@ -64,34 +60,8 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="module")
 def server(store: str) -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--", "--db", store],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("streamlit did not start")
-            time.sleep(0.5)
+    with serve_app(store) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture()
@@ -164,6 +134,10 @@ def _upload(pg: object, server: str, path: Path) -> str:
     pg.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(path))  # type: ignore[attr-defined]
     _idle(pg)
     go = pg.get_by_role("button", name="Ingest and run the pipeline")  # type: ignore[attr-defined]
+    # the button comes with the rerun the upload starts, which may begin after _idle looked; a file the
+    # page refuses at once shows none
+    with contextlib.suppress(Exception):
+        go.first.wait_for(timeout=15_000)
     if go.count():
         go.first.click()
         _idle(pg)
