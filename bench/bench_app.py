@@ -28,6 +28,33 @@ sys.path.insert(0, str(ROOT))
 PAGES = ["overview", "narratives", "segments", "exposure", "ads", "methods"]
 
 
+def time_page(page: str, repeat: int) -> dict[str, object]:
+    """Render ``page`` of the app on ``$BUBBLELENS_DB`` in AppTest: the first render after the caches are
+    cleared (cold), then ``repeat`` reruns (warm); prints one line and returns the figures."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
+    at.run()
+    st.cache_data.clear()
+    t0 = time.perf_counter()
+    if page != "overview":
+        at.switch_page(f"bubblelens_app/pages/{page}.py")
+    at.run()
+    cold = time.perf_counter() - t0
+    if at.exception:
+        raise SystemExit(f"{page}: {at.exception[0].value}")
+    warm = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        at.run()
+        warm.append(time.perf_counter() - t0)
+    ok = "ok" if statistics.median(warm) < 1.0 else "OVER 1 s"
+    print(f"{page:<11} cold {cold:6.2f} s   warm median {statistics.median(warm):6.2f} s   {ok}")
+    return {"cold_s": round(cold, 3), "warm_median_s": round(statistics.median(warm), 3),
+            "warm_s": [round(w, 3) for w in warm]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n-ads", type=int, default=100_000)
@@ -38,8 +65,6 @@ def main() -> None:
     args = ap.parse_args()
 
     import duckdb
-    import streamlit as st
-    from streamlit.testing.v1 import AppTest
 
     from bubblelens.present.synthetic import build_synthetic_store
 
@@ -64,27 +89,7 @@ def main() -> None:
           + (f", built in {build_s:.1f} s" if build_s else ""))
 
     os.environ["BUBBLELENS_DB"] = str(store)
-    results = {}
-    for page in PAGES:
-        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
-        at.run()
-        st.cache_data.clear()
-        t0 = time.perf_counter()
-        if page != "overview":
-            at.switch_page(f"bubblelens_app/pages/{page}.py")
-        at.run()
-        cold = time.perf_counter() - t0
-        if at.exception:
-            raise SystemExit(f"{page}: {at.exception[0].value}")
-        warm = []
-        for _ in range(args.repeat):
-            t0 = time.perf_counter()
-            at.run()
-            warm.append(time.perf_counter() - t0)
-        results[page] = {"cold_s": round(cold, 3), "warm_median_s": round(statistics.median(warm), 3),
-                         "warm_s": [round(w, 3) for w in warm]}
-        ok = "ok" if statistics.median(warm) < 1.0 else "OVER 1 s"
-        print(f"{page:<11} cold {cold:6.2f} s   warm median {statistics.median(warm):6.2f} s   {ok}")
+    results = {page: time_page(page, args.repeat) for page in PAGES}
     out = {"n_ads": args.n_ads, "sizes": sizes, "build_s": build_s, "pages": results,
            "cpus": os.cpu_count(), "load_avg": os.getloadavg()}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

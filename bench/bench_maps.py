@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 
 def main() -> None:
@@ -33,8 +33,7 @@ def main() -> None:
     args = ap.parse_args()
 
     import duckdb
-    import streamlit as st
-    from streamlit.testing.v1 import AppTest
+    from bench_app import time_page
 
     from bubblelens.geo import load_geojson, region_matcher
     from bubblelens.present import maps as M
@@ -66,27 +65,7 @@ def main() -> None:
             print(f"  {name:<26} {queries[name]:6.3f} s")
 
     os.environ["BUBBLELENS_DB"] = str(store)
-    pages = {}
-    for page in ("map", "overview"):
-        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
-        at.run()
-        st.cache_data.clear()
-        t0 = time.perf_counter()
-        if page != "overview":
-            at.switch_page(f"bubblelens_app/pages/{page}.py")
-        at.run()
-        cold = time.perf_counter() - t0
-        if at.exception:
-            raise SystemExit(f"{page}: {at.exception[0].value}")
-        warm = []
-        for _ in range(args.repeat):
-            t0 = time.perf_counter()
-            at.run()
-            warm.append(time.perf_counter() - t0)
-        pages[page] = {"cold_s": round(cold, 3), "warm_median_s": round(statistics.median(warm), 3),
-                       "warm_s": [round(w, 3) for w in warm]}
-        ok = "ok" if statistics.median(warm) < 1.0 else "OVER 1 s"
-        print(f"{page:<9} cold {cold:6.2f} s   warm median {statistics.median(warm):6.2f} s   {ok}")
+    pages = {page: time_page(page, args.repeat) for page in ("map", "overview")}
     out = {"n_ads": n_ads, "deliveries": n_del, "load_s": round(load_s, 3), "queries_s": queries, "pages": pages,
            "cpus": os.cpu_count(), "load_avg": os.getloadavg()}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
