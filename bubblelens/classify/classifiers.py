@@ -22,7 +22,7 @@ from .camps import SponsorTable, normalize_name
 from .codebook import Codebook, Narrative, load_codebook
 from .pooling import SponsorPooling, pool_sponsors
 from .supervised import LinearHead
-from .transductive import self_train
+from .transductive import self_train, sponsor_self_train
 from .zeroshot import UNASSIGNED, PrototypeClassifier
 
 __all__ = ["CampClassifier", "NarrativeClassifier", "load_head", "topk_json"]
@@ -167,11 +167,14 @@ class CampClassifier(NarrativeClassifier):
         self.transductive = transductive
 
     def _text_camps(self, texts: list[str], emb: np.ndarray | None, langs: Sequence[str | None] | None = None,
-                    by_language: dict[str, NarrativeClassifier] | None = None) -> tuple[np.ndarray, np.ndarray]:
+                    by_language: dict[str, NarrativeClassifier] | None = None,
+                    keys: list[str | None] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Labels and probabilities of the messages whose camp comes from text (self-trained if asked).
 
         ``by_language``: language → a classifier of the same camps on another encoder, for the messages in
-        that language (``langs``); it embeds them itself."""
+        that language (``langs``); it embeds them itself. ``keys`` (the sponsor of each message): the
+        transductive mode learns at the level of sponsors when every camp has enough of them
+        (:func:`.transductive.sponsor_self_train`), else at the level of messages."""
         labels, proba = self.predict_with_proba(texts, embeddings=emb)
         if by_language and langs is not None:
             labels = labels.astype(object)
@@ -183,11 +186,20 @@ class CampClassifier(NarrativeClassifier):
                     raise ModelError(f"the {lang} camp classifier has other camps than the main one")
                 lab_l, prob_l = alt.predict_with_proba([texts[j] for j in rows])
                 labels[rows], proba[rows] = lab_l, prob_l
+        self.sponsor_start_ = None
         if not (self.transductive and self.mode_ == "zero-shot"):
             return labels, proba
         X = self._embed(texts, emb)
+        st = None
+        if keys is not None and not by_language:
+            st = sponsor_self_train(self.model_.decision_function(X), self.classes_, texts, X, keys,
+                                    threshold=self.threshold)
+        if st is not None:
+            self.transductive_history_ = [{"level": "sponsor", **h} for h in st.history]
+            self.sponsor_start_ = st.start
+            return st.labels, st.proba
         st = self_train(X, labels, threshold=self.threshold, random_state=int(self.random_state or 0))
-        self.transductive_history_ = st.history
+        self.transductive_history_ = [{"level": "message", **h} for h in st.history]
         if len(st.classes) == 0:  # too few confident messages to start from: the zero-shot answer stands
             return labels, proba
         full = np.zeros_like(proba)
@@ -241,23 +253,31 @@ class CampClassifier(NarrativeClassifier):
             texts = [str(X[i]) for i in need]
             emb = embeddings[need] if embeddings is not None else None
             langs = [languages[i] for i in need] if languages is not None else None
-            labels, proba = self._text_camps(texts, emb, langs, by_language)
+            keys = [str(sponsor_ids[i]).strip() if sponsor_ids[i] and str(sponsor_ids[i]).strip()
+                    else (normalize_name(str(sponsors[i])) or None) if sponsors[i] else None for i in need]
+            labels, proba = self._text_camps(texts, emb, langs, by_language, keys)
             for j, i in enumerate(need):
                 # an abstention carries no camp distribution: its probabilities are what it did not trust,
                 # so measure counts it as unassigned, not as a fraction of each camp
                 topk = None if labels[j] == UNASSIGNED else topk_json(self.classes_, proba[j], self.top_k)
                 out[i] = (str(labels[j]), float(proba[j].max()), "text", topk)
             if pool is not None:
-                keys = [str(sponsor_ids[i]).strip() if sponsor_ids[i] and str(sponsor_ids[i]).strip()
-                        else (normalize_name(str(sponsors[i])) or None) if sponsors[i] else None for i in need]
                 pooled = pool_sponsors(proba, labels != UNASSIGNED, keys, how=pool, threshold=self.threshold)
+                start = self.sponsor_start_
+                disagree = 0
                 for j, i in enumerate(need):
                     q = pooled.proba[j]
                     if q is not None:
                         camp = str(self.classes_[int(q.argmax())]) if pooled.assigned[j] else UNASSIGNED
+                        if start is not None and camp != UNASSIGNED and camp != start[j]:
+                            # two views of the sponsor (the codebook's similarity, the head learnt on the
+                            # corpus) disagree: the sponsor's camp is not known
+                            camp, disagree = UNASSIGNED, disagree + 1
                         out[i] = (camp, float(q.max()), "sponsor_pooled",
                                   topk_json(self.classes_, q, self.top_k) if camp != UNASSIGNED else None)
                 self.pooling_summary_ = pooled.summary
+                if start is not None:
+                    self.pooling_summary_["ads_unassigned_views_disagree"] = disagree
         return out
 
 
