@@ -81,16 +81,27 @@ def test_selection_takes_uncertain_rows_and_spreads_them() -> None:
     assert set(np.argsort(np.abs(proba[:, 0] - proba[:, 1]), kind="stable")[:20]) <= dup
 
 
-def test_selection_skips_what_is_labelled_and_moves_away_from_it() -> None:
+def test_selection_never_repicks_a_labelled_row_and_covers_each_kind() -> None:
     rng = np.random.default_rng(2)
     E = np.vstack([rng.normal(size=(50, 4)) + 10 * np.eye(4)[0], rng.normal(size=(50, 4)) - 10 * np.eye(4)[0]])
     proba = np.full((100, 3), 1 / 3)
-    already = list(range(10))  # ten of the first cluster are labelled
-    pick = select_for_labelling(proba, E, k=1, already=already, seed=0)
-    assert pick[0] >= 50  # the first pick is in the cluster nobody labelled
-    pick = select_for_labelling(proba, E, k=90, already=already, seed=0)
-    assert not set(pick) & set(already) and len(pick) == 90
+    pick = select_for_labelling(proba, E, k=2, seed=0)
+    assert {int(i) // 50 for i in pick} == {0, 1}  # one ad of each kind
+    already = list(range(0, 100, 3))
+    pick = select_for_labelling(proba, E, k=60, already=already, seed=0)
+    assert not set(pick) & set(already) and len(pick) == len(set(pick)) == 60
     assert len(select_for_labelling(proba, E, k=5, already=range(100))) == 0
+
+
+def test_selection_picks_a_typical_ad_not_an_outlier() -> None:
+    rng = np.random.default_rng(5)
+    E = rng.normal(size=(300, 6)) * 0.1 + np.eye(6)[0]  # one kind of ad...
+    E[:3] = rng.normal(size=(3, 6)) * 10  # ...and three odd ones
+    proba = np.full((300, 2), 0.5)
+    pick = select_for_labelling(proba, E, k=1, seed=0)
+    assert pick[0] >= 3
+    centre = E[3:].mean(axis=0)
+    assert np.linalg.norm(E[pick[0]] - centre) < np.median(np.linalg.norm(E[3:] - centre, axis=1))
 
 
 def test_selection_is_seeded() -> None:
