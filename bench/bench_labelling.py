@@ -44,7 +44,9 @@ TASK = "camp"
 
 def de_label_store(path: Path, shared: Path = SHARED) -> tuple[Store, dict[str, str]]:
     """The German pull in a new store at ``path``, its texts embedded (from the bench cache) and classified
-    zero-shot with the German codebook, per ad (no sponsor pooling); and the truth: message id → camp."""
+    zero-shot with the German codebook, per ad (no sponsor pooling); and the truth: message id → camp.
+    The zero-shot camps with sponsor pooling (``classify``'s default) are kept in the store's meta
+    ``bench_zero_shot_pooled`` (JSON id → camp) for :func:`evaluate_unlabelled`."""
     import pyarrow as pa
 
     from bubblelens.classify import classify_store, load_codebook
@@ -68,7 +70,11 @@ def de_label_store(path: Path, shared: Path = SHARED) -> tuple[Store, dict[str, 
     store.con.register("_v", tbl)
     store.con.execute("INSERT OR IGNORE INTO embeddings SELECT encoder_id, text_hash, vector FROM _v")
     store.con.unregister("_v")
-    classify_store(store, codebook=load_codebook(DE_CODEBOOK), sponsor_pooling=None, use_saved_heads=False)
+    cb = load_codebook(DE_CODEBOOK)
+    classify_store(store, codebook=cb, sponsor_pooling="mean", use_saved_heads=False)
+    pooled = dict(store.con.execute("SELECT message_id, label FROM scores WHERE task = 'camp'").fetchall())
+    store.set_meta("bench_zero_shot_pooled", json.dumps(pooled))
+    classify_store(store, codebook=cb, sponsor_pooling=None, use_saved_heads=False)
     return store, dict(zip(m["message_id"], m["partei"].map(DE_PARTY_CAMP), strict=True))
 
 
@@ -86,8 +92,10 @@ def _random_batch(store: Store, k: int, seed: int) -> list[str]:
 
 def evaluate_unlabelled(store: Store, truth: dict[str, str]) -> dict[str, Any]:
     """Macro-F1 on the ads with a truth and no label: the saved head, the majority class of the labels, the
-    zero-shot text camp of the last classify run (``unassigned`` counts as a miss); and the head on the
-    ads of sponsors no label came from."""
+    zero-shot text camp of the last classify run (``unassigned`` counts as a miss); the head on the ads of
+    sponsors no label came from; and, as ``classify`` does by default, the head's and the zero-shot
+    camps pooled per sponsor (mean rule, threshold 0.5)."""
+    from bubblelens.classify.pooling import pool_sponsors
     from bubblelens.classify.supervised import LinearHead
 
     msgs, X, _ = message_vectors(store.con)
@@ -100,7 +108,14 @@ def evaluate_unlabelled(store: Store, truth: dict[str, str]) -> dict[str, Any]:
     d = saved_head(store.path, TASK)
     assert d is not None, "no head saved"
     head, _ = LinearHead.from_files(d)
-    pred = head.predict(rest["text"].astype(str).tolist(), X[keep])
+    P_all = head.predict_proba(msgs["text"].astype(str).tolist(), X)
+    pred = np.asarray(head.classes_[P_all.argmax(axis=1)], dtype=object)[keep]
+    pool = pool_sponsors(P_all, P_all.max(axis=1) >= 0.5, msgs["group"].tolist())
+    pooled_all = np.array([str(head.classes_[q.argmax()]) if q is not None and ok else
+                           (str(head.classes_[P_all[i].argmax()]) if q is None and P_all[i].max() >= 0.5
+                            else "unassigned")
+                           for i, (q, ok) in enumerate(zip(pool.proba, pool.assigned, strict=True))], dtype=object)
+    zs_pooled = json.loads(store.get_meta("bench_zero_shot_pooled") or "{}")
     top, _ = majority_baseline(lab["label"].astype(str).tolist())
     zs = dict(store.con.execute("SELECT message_id, label FROM scores WHERE task = 'camp'").fetchall())
     zpred = np.array([zs.get(m, "unassigned") for m in rest["message_id"]], dtype=object)
@@ -112,7 +127,10 @@ def evaluate_unlabelled(store: Store, truth: dict[str, str]) -> dict[str, Any]:
         return round(float(f1_score(y[m], p[m], labels=labels, average="macro", zero_division=0)), 3)
 
     return {"n_unlabelled": len(y), "head": f1(pred), "majority": f1(np.array([top] * len(y), dtype=object)),
-            "zero_shot": f1(zpred), "n_unseen_sponsors_ads": int(unseen.sum()),
+            "zero_shot": f1(zpred), "head_pooled": f1(pooled_all[keep]),
+            "zero_shot_pooled": f1(np.array([zs_pooled.get(m, "unassigned") for m in rest["message_id"]],
+                                            dtype=object)),
+            "n_unseen_sponsors_ads": int(unseen.sum()),
             "head_unseen_sponsors": f1(pred, unseen) if unseen.any() else None}
 
 
@@ -170,8 +188,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                         print(json.dumps(r, ensure_ascii=False), flush=True)
                         rows.append(r)
         df = pd.DataFrame(rows)
-        cols = ["strategy", "labels", "cv_macro_f1", "cv_seen_sponsors", "cv_majority", "head", "head_unseen_sponsors", "majority",
-                "zero_shot"]
+        cols = ["strategy", "labels", "cv_macro_f1", "cv_seen_sponsors", "cv_majority", "head",
+                "head_unseen_sponsors", "head_pooled", "majority", "zero_shot", "zero_shot_pooled"]
         print(df[[c for c in cols if c in df]].groupby(["strategy", "labels"]).mean().round(3).to_string())
         if args.json:
             args.json.write_text(json.dumps(rows, indent=2, ensure_ascii=False), encoding="utf-8")
