@@ -40,6 +40,7 @@ nav = st.navigation({
     ],
     "Data": [
         st.Page(PAGES + "upload.py", title="Upload", icon=":material/upload_file:"),
+        st.Page(PAGES + "label.py", title="Label", icon=":material/label:"),
         st.Page(PAGES + "spend.py", title="Spend", icon=":material/payments:"),
         st.Page(PAGES + "methods.py", title="Methods", icon=":material/functions:"),
     ],

@@ -31,6 +31,8 @@ Tables (one line each; columns in :data:`SCHEMA`):
   camp, spend
 - ``targeting_criteria`` every targeting criterion of a page and window, with its share of the page's spend
 - ``targeting_clusters`` detailed-targeting criterion → cluster (with its label), per encoder
+- ``labels``          labels a user gave in the app's Label page: message, task, label, who, when (every
+  row kept; the latest per message and task is the label, :mod:`bubblelens.classify.labelling`)
 """
 
 from __future__ import annotations
@@ -158,6 +160,10 @@ SCHEMA: list[str] = [
     """CREATE TABLE IF NOT EXISTS targeting_clusters (
         value VARCHAR, cluster_id VARCHAR, label VARCHAR, probability DOUBLE, encoder_id VARCHAR, run_id VARCHAR,
         PRIMARY KEY (value))""",
+    # Labels a user gave (the app's Label page): history kept, the latest per (message_id, task) wins.
+    # ``labelled_by`` is the name the labeller typed (not a third person's identifier).
+    """CREATE TABLE IF NOT EXISTS labels (
+        message_id VARCHAR, task VARCHAR, label VARCHAR, labelled_by VARCHAR, labelled_at TIMESTAMP)""",
 ]
 
 # version -> statements that upgrade a store from (version - 1) to version.

@@ -27,8 +27,8 @@ import streamlit as st
 from bubblelens.present import queries as Q
 from bubblelens.present.projection import project_2d
 
-__all__ = ["audience_map", "codebook_table", "connect", "encoder", "exposure", "maps", "query", "release",
-           "run_key", "script_run", "semantic_hits"]
+__all__ = ["audience_map", "codebook_table", "connect", "encoder", "exposure", "label_batch", "label_state", "maps",
+           "query", "release", "run_key", "script_run", "semantic_hits"]
 
 
 _HELD = threading.local()  # per script-run thread: path -> the read-only connection of this run
@@ -234,3 +234,35 @@ def spend() -> pd.DataFrame:
     if not path:
         raise RuntimeError("no store open")
     return _spend(str(path), run_key(str(path)))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _label_state(path: str, key: str, task: str) -> dict[str, Any]:
+    from bubblelens.classify import labelling as L
+
+    with connect(path) as con:
+        return {"classes": L.label_classes(con, task), "n": L.labelled_count(con, task),
+                "report": L.saved_report(path, task)}
+
+
+def label_state(task: str) -> dict[str, Any]:
+    """The Label page's state of ``task`` on the session's store: the classes to pick from, how many ads
+    carry a label, the report of the head last refitted from them (None before the first), cached per
+    store state."""
+    path = str(st.session_state["db_path"])
+    return _label_state(path, run_key(path), task)
+
+
+@st.cache_data(show_spinner="Choosing the ads to label…", max_entries=64)
+def _label_batch(path: str, key: str, task: str, k: int) -> tuple[pd.DataFrame, str]:
+    from bubblelens.classify.labelling import next_batch
+
+    with connect(path) as con:
+        return next_batch(con, path, task, k=k)
+
+
+def label_batch(task: str, k: int) -> tuple[pd.DataFrame, str]:
+    """The next ``k`` ads to label for ``task`` (uncertain and diverse, ``labelling.next_batch``) and which
+    model's guesses they carry, cached per store state."""
+    path = str(st.session_state["db_path"])
+    return _label_batch(path, run_key(path), task, k)

@@ -14,6 +14,7 @@ import pandas as pd
 from ..embed import EmbeddingCache, Encoder
 from .codebook import Codebook
 from .fit import codebook_fit, detect_languages
+from .labelling import TASKS, heads_dir, saved_head
 from .scoring import Scorer
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
     from ..store import Store
 
-__all__ = ["classify_store", "delivery_countries", "write_camps"]
+__all__ = ["classify_store", "delivery_countries", "saved_heads", "write_camps"]
 
 
 def _none_for_na(col: pd.Series) -> list[str | None]:
@@ -61,10 +62,16 @@ def _replace(con: duckdb.DuckDBPyConnection, table: str, rows: pd.DataFrame) -> 
         con.unregister("_bl_rows")
 
 
+def saved_heads(store: Store) -> list[Path]:
+    """The heads refitted from the store's labels (``<db>.heads/<task>``, :mod:`.labelling`), one per task."""
+    return [d for t in TASKS if (d := saved_head(store.path, t)) is not None]
+
+
 def classify_store(store: Store, *, codebook: Codebook | str | Path | None = None,
                    encoder: str | Encoder = "usem3", models: Sequence[str | Path] = (),
                    camp_set: str = "default", progress: bool = False, sponsor_pooling: str | None = "mean",
-                   transductive: bool = False, english_encoder: str | None = None) -> str:
+                   transductive: bool = False, english_encoder: str | None = None,
+                   use_saved_heads: bool = True) -> str:
     """Write ``scores`` (one row per message × task in {narrative, camp}) in one transaction; return the run id.
 
     Embeddings go through the store's cache, so re-scoring an unchanged corpus embeds nothing. Messages
@@ -76,7 +83,13 @@ def classify_store(store: Store, *, codebook: Codebook | str | Path | None = Non
     record's ``models.camp`` keeps the mode and each iteration. ``english_encoder`` (e.g. ``st:minilm``):
     messages in English (the source's language, else detected) are scored by that encoder, the others by
     ``encoder``; ``scores.encoder_id`` says which for each message, ``inputs.encoders`` counts them.
+    ``use_saved_heads``: when no ``models`` are given, the heads the Label page refitted from the store's
+    labels (``<db>.heads/<task>``) decide their tasks; the run record's ``params.saved_heads`` names them.
     """
+    saved: list[Path] = []
+    if not models and use_saved_heads and not english_encoder:
+        saved = saved_heads(store)
+        models = saved
     started = datetime.now(UTC).replace(tzinfo=None)
     t0 = time.perf_counter()
     scorer = Scorer(codebook=codebook, encoder=encoder, models=models, camp_set=camp_set,
@@ -127,7 +140,8 @@ def classify_store(store: Store, *, codebook: Codebook | str | Path | None = Non
             params={"codebook": scorer.codebook.path, "encoder": scorer.encoder.id,
                     "models": [str(m) for m in models], "camp_set": camp_set,
                     "sponsor_pooling": sponsor_pooling, "transductive": transductive,
-                    "english_encoder": english_encoder},
+                    "english_encoder": english_encoder,
+                    "saved_heads": [f"{heads_dir(store.path).name}/{d.name}" for d in saved]},
             models=scorer.models,
             inputs={"codebook_sha256": scorer.codebook.sha256, "messages": len(ids),
                     "counts": counts, "n_encoded": cache.n_encoded, "n_cached": cache.n_cached,

@@ -22,7 +22,10 @@ __all__ = ["classify", "evaluate", "train"]
 @CODEBOOK
 @SPONSORS
 @click.option("--model", "models", multiple=True, type=click.Path(exists=True, file_okay=False),
-              help="A trained head directory (bubblelens train); it decides its own task. Repeatable.")
+              help="A trained head directory (bubblelens train); it decides its own task. Repeatable. "
+                   "Without it, the heads the Label page saved next to the store (<db>.heads/<task>) are used.")
+@click.option("--no-saved-heads", is_flag=True,
+              help="Ignore the heads refitted from the store's labels (<db>.heads/<task>): zero-shot.")
 @ENCODER
 @click.option("--camps", "camp_set", type=click.Choice(["default", "generic"]), default="default",
               show_default=True, help="The codebook's camps, or its generic left/centre/right set.")
@@ -35,18 +38,22 @@ __all__ = ["classify", "evaluate", "train"]
 @click.option("--english-encoder", default=None,
               help="Score messages in English with this encoder (e.g. st:minilm), the others with --encoder "
                    "(zero-shot only; each message's encoder is recorded in scores.encoder_id).")
-def classify(db: str, codebook: str | None, sponsors: str | None, models: tuple[str, ...], encoder: str,
-             camp_set: str, sponsor_pooling: str, transductive: bool, english_encoder: str | None) -> None:
+def classify(db: str, codebook: str | None, sponsors: str | None, models: tuple[str, ...], no_saved_heads: bool,
+             encoder: str, camp_set: str, sponsor_pooling: str, transductive: bool, english_encoder: str | None) -> None:
     """Score every message of the store: narrative and camp, with probability and source."""
     from ..classify import classify_store, load_codebook
 
     with Store.open(db) as store:
         run_id = classify_store(store, codebook=load_codebook(codebook, sponsors=sponsors), encoder=encoder, models=models, camp_set=camp_set,
                                 progress=True, sponsor_pooling=None if sponsor_pooling == "off" else sponsor_pooling,
-                                transductive=transductive, english_encoder=english_encoder)
+                                transductive=transductive, english_encoder=english_encoder,
+                                use_saved_heads=not no_saved_heads)
         row = store.con.execute("SELECT inputs, timings FROM runs WHERE run_id = ?", [run_id]).fetchone()
         assert row is not None
         inputs, timings = json.loads(row[0]), json.loads(row[1])
+        saved = store.con.execute("SELECT params FROM runs WHERE run_id = ?", [run_id]).fetchone()
+        for head in json.loads(saved[0]).get("saved_heads", []) if saved else []:
+            click.echo(f"using the head refitted from this store's labels: {head} (--no-saved-heads: zero-shot)")
         click.echo(f"{run_id}: {inputs['messages']:,} messages scored in {timings['total_s']:.1f} s "
                    f"({inputs['n_encoded']:,} texts embedded, {inputs['n_cached']:,} from the cache)")
         for w in inputs.get("warnings", []):
