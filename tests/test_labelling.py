@@ -216,21 +216,23 @@ def test_classify_uses_the_saved_head_and_score_reads_it(tmp_path: Path) -> None
         _label_truth(store, corpus, corpus["message_id"].tolist()[::2])
         assert refit(store, "camp").ok
         assert load_head(heads_dir(path) / "camp").task == "camp"  # the encoder check passes
-        run = classify_store(store)
+        run = classify_store(store, use_saved_heads=True)
         params = json.loads(store.con.execute("SELECT params FROM runs WHERE run_id = ?", [run]).fetchone()[0])  # type: ignore[index]
         assert params["saved_heads"] == ["s.duckdb.heads/camp"]
         src = dict(store.con.execute("SELECT source, count(*) FROM scores WHERE task = 'camp' GROUP BY 1").fetchall())
         models = json.loads(store.con.execute("SELECT models FROM runs WHERE run_id = ?", [run]).fetchone()[0])  # type: ignore[index]
         assert models["camp"]["mode"] == "supervised" and models["narrative"]["mode"] == "zero-shot"
         assert set(src) <= {"text", "sponsor_pooled"}
-        run2 = classify_store(store, use_saved_heads=False)
+        run2 = classify_store(store)  # saved heads are used on request only
         models2 = json.loads(store.con.execute("SELECT models FROM runs WHERE run_id = ?", [run2]).fetchone()[0])  # type: ignore[index]
         assert models2["camp"]["mode"] == "zero-shot"
-    r = CliRunner().invoke(main, ["classify", "--db", str(path)])
+    r = CliRunner().invoke(main, ["classify", "--db", str(path), "--saved-heads"])
     assert r.exit_code == 0, r.output
     assert "using the head refitted from this store's labels: s.duckdb.heads/camp" in r.output
-    r = CliRunner().invoke(main, ["classify", "--db", str(path), "--no-saved-heads"])
-    assert r.exit_code == 0 and "refitted" not in r.output
+    r = CliRunner().invoke(main, ["classify", "--db", str(path)])
+    assert r.exit_code == 0 and "using the head" not in r.output
+    assert "camp head refitted from 15 labels of this store is saved in s.duckdb.heads/camp" in r.output
+    assert "--saved-heads scores with it" in r.output
     # score reads the same folder as any trained head
     inp = tmp_path / "in.csv"
     corpus[["message_id", "text"]].head(6).to_csv(inp, index=False)

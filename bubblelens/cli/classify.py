@@ -23,9 +23,10 @@ __all__ = ["classify", "evaluate", "train"]
 @SPONSORS
 @click.option("--model", "models", multiple=True, type=click.Path(exists=True, file_okay=False),
               help="A trained head directory (bubblelens train); it decides its own task. Repeatable. "
-                   "Without it, the heads the Label page saved next to the store (<db>.heads/<task>) are used.")
-@click.option("--no-saved-heads", is_flag=True,
-              help="Ignore the heads refitted from the store's labels (<db>.heads/<task>): zero-shot.")
+                   "--saved-heads takes the heads the Label page saved next to the store instead.")
+@click.option("--saved-heads", is_flag=True,
+              help="Score with the heads refitted from the store's labels (<db>.heads/<task>, the Label page) "
+                   "where no --model is given; without it they are only announced, with their figure.")
 @ENCODER
 @click.option("--camps", "camp_set", type=click.Choice(["default", "generic"]), default="default",
               show_default=True, help="The codebook's camps, or its generic left/centre/right set.")
@@ -38,7 +39,7 @@ __all__ = ["classify", "evaluate", "train"]
 @click.option("--english-encoder", default=None,
               help="Score messages in English with this encoder (e.g. st:minilm), the others with --encoder "
                    "(zero-shot only; each message's encoder is recorded in scores.encoder_id).")
-def classify(db: str, codebook: str | None, sponsors: str | None, models: tuple[str, ...], no_saved_heads: bool,
+def classify(db: str, codebook: str | None, sponsors: str | None, models: tuple[str, ...], saved_heads: bool,
              encoder: str, camp_set: str, sponsor_pooling: str, transductive: bool, english_encoder: str | None) -> None:
     """Score every message of the store: narrative and camp, with probability and source."""
     from ..classify import classify_store, load_codebook
@@ -47,13 +48,15 @@ def classify(db: str, codebook: str | None, sponsors: str | None, models: tuple[
         run_id = classify_store(store, codebook=load_codebook(codebook, sponsors=sponsors), encoder=encoder, models=models, camp_set=camp_set,
                                 progress=True, sponsor_pooling=None if sponsor_pooling == "off" else sponsor_pooling,
                                 transductive=transductive, english_encoder=english_encoder,
-                                use_saved_heads=not no_saved_heads)
+                                use_saved_heads=saved_heads)
         row = store.con.execute("SELECT inputs, timings FROM runs WHERE run_id = ?", [run_id]).fetchone()
         assert row is not None
         inputs, timings = json.loads(row[0]), json.loads(row[1])
         saved = store.con.execute("SELECT params FROM runs WHERE run_id = ?", [run_id]).fetchone()
         for head in json.loads(saved[0]).get("saved_heads", []) if saved else []:
-            click.echo(f"using the head refitted from this store's labels: {head} (--no-saved-heads: zero-shot)")
+            click.echo(f"using the head refitted from this store's labels: {head}")
+        if not saved_heads and not models:
+            _announce_saved_heads(db)
         click.echo(f"{run_id}: {inputs['messages']:,} messages scored in {timings['total_s']:.1f} s "
                    f"({inputs['n_encoded']:,} texts embedded, {inputs['n_cached']:,} from the cache)")
         for w in inputs.get("warnings", []):
@@ -68,6 +71,20 @@ def classify(db: str, codebook: str | None, sponsors: str | None, models: tuple[
                 "SELECT label, count(*) FROM scores WHERE task = ? GROUP BY 1 ORDER BY 2 DESC, 1", [task]
             ).fetchall()
             click.echo(f"  {task}: " + ", ".join(f"{lab} {n:,}" for lab, n in rows))
+
+
+def _announce_saved_heads(db: str) -> None:
+    """One line per head the Label page saved for this store, with its figure: they are used on request only."""
+    from ..classify.labelling import TASKS, heads_dir, saved_report
+
+    for task in TASKS:
+        rep = saved_report(db, task)
+        if rep is None:
+            continue
+        click.echo(f"a {task} head refitted from {rep.get('n_labels', '?')} labels of this store is saved in "
+                   f"{heads_dir(db).name}/{task} (macro-F1 {rep.get('macro_f1', float('nan')):.3f} on sponsors it "
+                   f"never saw, majority class {rep.get('baseline_macro_f1', float('nan')):.3f}): "
+                   "--saved-heads scores with it")
 
 
 def _read_table(path: str) -> pd.DataFrame:

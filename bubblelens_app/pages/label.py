@@ -111,12 +111,11 @@ def _show_refit(rep: dict[str, Any] | None, *, fresh: bool) -> None:
     c[3].metric("Labels", f"{rep['n_labels']:,}")
     c[4].metric("Sponsors", f"{rep['n_groups']:,}")
     st.caption(f"{rep.get('folds')}-fold cross-validation grouped by sponsor, refitted {str(rep.get('at')).replace('T', ' ')} UTC. "
-               f"Saved next to the store as `{rep.get('saved_to')}`: `bubblelens classify` uses it for the "
-               f"{rep.get('task')} task from now on (`--no-saved-heads` to go back to zero-shot).")
+               f"Saved next to the store as `{rep.get('saved_to')}`: `bubblelens classify --saved-heads` scores the "
+               f"{rep.get('task')} task with it (without the flag, classify announces it and stays zero-shot).")
     if rep["macro_f1"] <= rep["baseline_macro_f1"]:
         st.warning("On sponsors it never saw, this head is no better than answering the most frequent class: "
-                   "too few labels per class and sponsor yet. `bubblelens classify` would still use it; label "
-                   "on, or classify with `--no-saved-heads`.")
+                   "too few labels per class and sponsor yet: label on before classifying with `--saved-heads`.")
     if rep.get("not_scored"):
         st.caption("Trained on but not scored (fewer than 2 labels): " + ", ".join(map(str, rep["not_scored"])))
     per = rep.get("per_class_f1") or {}
