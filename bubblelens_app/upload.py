@@ -3,14 +3,18 @@
 The store lives in a fresh ``tempfile.mkdtemp`` directory recorded in this session's state; the cached
 queries are keyed by its (unique) path, and the sidebar refuses another session's upload directory, so
 no upload is ever shown to another session. Files above ``BUBBLELENS_UPLOAD_MB`` (default 50) MB are
-refused with a message that says so.
+refused with a message that says so. Uploaded data is personal data: an upload directory nobody has
+written to for ``BUBBLELENS_UPLOAD_TTL_H`` hours (default 24) is deleted when the next upload directory
+is made (:func:`purge_stale_uploads`), so an ended session's data does not linger in the temp folder.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,7 +26,7 @@ from bubblelens.present.safe import public_error
 
 from . import data, state
 
-__all__ = ["FORMAT_CHOICES", "max_upload_mb", "render", "run_pipeline"]
+__all__ = ["FORMAT_CHOICES", "max_upload_mb", "purge_stale_uploads", "render", "run_pipeline"]
 
 FORMAT_CHOICES = {
     "Detect automatically": None,
@@ -39,9 +43,31 @@ def max_upload_mb() -> float:
     return float(os.environ.get("BUBBLELENS_UPLOAD_MB", "50"))
 
 
+def purge_stale_uploads(root: Path | None = None, *, ttl_hours: float | None = None,
+                        keep: Path | None = None) -> int:
+    """Delete the upload directories under ``root`` (the temp folder) whose newest file is older than
+    ``ttl_hours`` (``BUBBLELENS_UPLOAD_TTL_H``, default 24); ``keep`` is never deleted. Returns how many."""
+    root = Path(root or tempfile.gettempdir())
+    ttl = float(os.environ.get("BUBBLELENS_UPLOAD_TTL_H", "24")) if ttl_hours is None else ttl_hours
+    cutoff = time.time() - ttl * 3600
+    gone = 0
+    for d in root.glob(state.UPLOAD_PREFIX + "*"):
+        if not d.is_dir() or d.is_symlink() or (keep is not None and d.resolve() == keep.resolve()):
+            continue
+        try:
+            newest = max([d.stat().st_mtime] + [f.stat().st_mtime for f in d.rglob("*")])
+        except OSError:
+            continue
+        if newest < cutoff:
+            shutil.rmtree(d, ignore_errors=True)
+            gone += 1
+    return gone
+
+
 def _session_dir() -> Path:
     d = st.session_state.get("upload_dir")
     if not d or not Path(d).is_dir():
+        purge_stale_uploads()
         d = tempfile.mkdtemp(prefix=state.UPLOAD_PREFIX)
         st.session_state["upload_dir"] = d
     return Path(d)

@@ -232,3 +232,20 @@ def test_semantic_search_finds_ads_by_meaning(tmp_path: Path, monkeypatch: pytes
     top = at.dataframe[0].value.iloc[0]
     assert top["narrative"] in {"pensions", "unassigned"} and "retraite" in top["text"]
     assert 0 < at.dataframe[0].value["similarity"].iloc[0] <= 1
+
+
+def test_an_upload_nobody_touched_for_a_day_is_deleted_and_a_fresh_one_is_kept(tmp_path: Path) -> None:
+    from bubblelens_app.upload import purge_stale_uploads
+
+    old, fresh, mine = (tmp_path / f"bubblelens-upload-{n}" for n in ("old", "fresh", "mine"))
+    for d in (old, fresh, mine):
+        d.mkdir()
+        (d / "upload.duckdb").write_bytes(b"x")
+    day_ago = os.path.getmtime(fresh) - 25 * 3600
+    for d in (old, mine):
+        for p in (d, d / "upload.duckdb"):
+            os.utime(p, (day_ago, day_ago))
+    (tmp_path / "unrelated").mkdir()
+    os.utime(tmp_path / "unrelated", (day_ago, day_ago))
+    assert purge_stale_uploads(tmp_path, ttl_hours=24, keep=mine) == 1
+    assert not old.exists() and fresh.exists() and mine.exists() and (tmp_path / "unrelated").exists()
