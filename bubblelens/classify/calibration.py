@@ -24,8 +24,8 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from sklearn.base import BaseEstimator, TransformerMixin
 
-__all__ = ["Reliability", "TemperatureScaler", "ThresholdChoice", "apply_temperature", "held_out_calibration",
-           "precision_coverage", "reliability", "threshold_for_precision"]
+__all__ = ["CrossFit", "Reliability", "TemperatureScaler", "ThresholdChoice", "apply_temperature", "cross_fit",
+           "held_out_calibration", "precision_coverage", "reliability", "threshold_for_precision"]
 
 _TINY = 1e-300  # floor of a probability before its log (float64 reaches 1e-308)
 _LOG_T_BOUNDS = (float(np.log(0.02)), float(np.log(50.0)))
@@ -200,6 +200,49 @@ def _fit_t(P: np.ndarray, y: np.ndarray) -> float:
     return TemperatureScaler().fit(P, y).temperature_
 
 
+@dataclass(frozen=True)
+class CrossFit:
+    """Out-of-fold predictions scaled fold by fold with what the other folds chose.
+
+    ``proba``: each fold's rows scaled by ``fold_temperatures`` (fitted on the other folds; 1 when not
+    calibrated); ``assigned``: each fold's rows at or above its threshold (chosen on the other folds for a
+    target precision, else the fixed one; None where no threshold reached the target: nothing assigned).
+    """
+
+    proba: np.ndarray
+    assigned: np.ndarray
+    fold_temperatures: list[float]
+    fold_thresholds: list[float | None]
+
+
+def cross_fit(proba: np.ndarray, y_true_idx: np.ndarray, fold: np.ndarray, *, threshold: float = 0.0,
+              min_precision: float | None = None, calibrate: bool = True) -> CrossFit:
+    """Cross-fitted temperature and threshold (see :class:`CrossFit`): no row helps calibrate itself."""
+    P, y = _check(proba, y_true_idx)
+    assert y is not None
+    fold = np.asarray(fold)
+    if fold.shape != y.shape:
+        raise ValueError("one fold per row")
+    correct = P.argmax(axis=1) == y
+    P_cf = P.copy()
+    ok = np.zeros(len(y), dtype=bool)
+    temps: list[float] = []
+    thrs: list[float | None] = []
+    for f in np.unique(fold):
+        te, tr = fold == f, fold != f
+        t_f = _fit_t(P[tr], y[tr]) if calibrate else 1.0
+        P_cf[te] = apply_temperature(P[te], t_f)
+        thr_f: float | None = threshold
+        if min_precision is not None:
+            ch = threshold_for_precision(apply_temperature(P[tr], t_f).max(axis=1), correct[tr], min_precision)
+            thr_f = ch.threshold if ch else None
+        temps.append(t_f)
+        thrs.append(thr_f)
+        if thr_f is not None:
+            ok[te] = P_cf[te].max(axis=1) >= thr_f
+    return CrossFit(proba=P_cf, assigned=ok, fold_temperatures=temps, fold_thresholds=thrs)
+
+
 def held_out_calibration(proba: np.ndarray, y_true_idx: np.ndarray, fold: np.ndarray, *, threshold: float,
                          min_precision: float | None = None, calibrate: bool = True, bins: int = 10
                          ) -> dict[str, Any]:
@@ -218,34 +261,18 @@ def held_out_calibration(proba: np.ndarray, y_true_idx: np.ndarray, fold: np.nda
     """
     P, y = _check(proba, y_true_idx)
     assert y is not None
-    fold = np.asarray(fold)
-    if fold.shape != y.shape:
-        raise ValueError("one fold per row")
+    cf = cross_fit(P, y, fold, threshold=threshold, min_precision=min_precision, calibrate=calibrate)
     correct = P.argmax(axis=1) == y
-    P_cf = P.copy()
-    nested_ok = np.zeros(len(y), dtype=bool)
-    fold_t, fold_thr = [], []
-    for f in np.unique(fold):
-        te, tr = fold == f, fold != f
-        t_f = _fit_t(P[tr], y[tr]) if calibrate else 1.0
-        P_cf[te] = apply_temperature(P[te], t_f)
-        thr_f: float | None = threshold
-        if min_precision is not None:
-            ch = threshold_for_precision(apply_temperature(P[tr], t_f).max(axis=1), correct[tr], min_precision)
-            thr_f = ch.threshold if ch else None
-        fold_t.append(round(t_f, 4))
-        fold_thr.append(None if thr_f is None else round(thr_f, 4))
-        if thr_f is not None:
-            nested_ok[te] = P_cf[te].max(axis=1) >= thr_f
     t_all = _fit_t(P, y) if calibrate else 1.0
     conf_all = apply_temperature(P, t_all).max(axis=1)
     thr: float | None = threshold
     if min_precision is not None:
         ch = threshold_for_precision(conf_all, correct, min_precision)
         thr = ch.threshold if ch else None
-    before, after = reliability(P, y, bins), reliability(P_cf, y, bins) if calibrate else None
+    before, after = reliability(P, y, bins), reliability(cf.proba, y, bins) if calibrate else None
     out: dict[str, Any] = {
-        "calibrated": calibrate, "temperature": round(t_all, 4), "fold_temperatures": fold_t,
+        "calibrated": calibrate, "temperature": round(t_all, 4),
+        "fold_temperatures": [round(t, 4) for t in cf.fold_temperatures],
         "before": before.to_dict(), "after": after.to_dict() if after else None,
         "ece_before": round(before.ece, 4), "ece_after": round(after.ece, 4) if after else None,
         "min_precision": min_precision, "threshold": None if thr is None else round(thr, 6),
@@ -255,8 +282,9 @@ def held_out_calibration(proba: np.ndarray, y_true_idx: np.ndarray, fold: np.nda
         out["at_threshold"] = {"coverage": round(cov, 4), "precision": round(prec, 4),
                                "n_assigned": int((conf_all >= thr).sum()),
                                "chosen_on_these_predictions": min_precision is not None}
-    n_a = int(nested_ok.sum())
+    n_a = int(cf.assigned.sum())
     out["nested"] = {"coverage": round(n_a / len(y), 4),
-                     "precision": round(float(correct[nested_ok].mean()), 4) if n_a else None,
-                     "n_assigned": n_a, "fold_thresholds": fold_thr}
+                     "precision": round(float(correct[cf.assigned].mean()), 4) if n_a else None,
+                     "n_assigned": n_a,
+                     "fold_thresholds": [None if t is None else round(t, 4) for t in cf.fold_thresholds]}
     return out
