@@ -196,3 +196,16 @@ def test_train_no_calibrate_keeps_temperature_one_and_an_unreachable_precision_i
     assert r.exit_code != 0 and "lower --min-precision" in r.output
     assert not (tmp_path / "b").exists()
 
+
+
+def test_a_temperature_that_does_not_lower_held_out_ece_is_not_adopted() -> None:
+    p, y = _calibrated(n=5000)
+    fold = np.arange(len(y)) % 5
+    p = p.copy()
+    wrong = fold == 0  # one held-out group confidently wrong: log-loss asks for near-uniform probabilities
+    p[wrong] = 1e-6
+    p[wrong, (y[wrong] + 1) % 3] = 1 - 2e-6
+    cal = held_out_calibration(p, y, fold, threshold=0.5)
+    assert cal["temperature_fitted"] > 3 and not cal["temperature_adopted"]
+    assert cal["ece_after"] >= cal["ece_before"] and cal["temperature"] == 1.0
+    assert cal["at_threshold"]["coverage"] == pytest.approx((p.max(axis=1) >= 0.5).mean())

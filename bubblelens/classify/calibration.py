@@ -251,7 +251,9 @@ def held_out_calibration(proba: np.ndarray, y_true_idx: np.ndarray, fold: np.nda
     - ``before``: reliability of the raw held-out probabilities;
     - ``after`` (``calibrate``): reliability after temperature scaling *cross-fitted*: the rows of fold
       ``f`` are scaled by a temperature fitted on the other folds' rows only, so no row calibrates itself;
-    - ``temperature``: the one fitted on all rows, what a head trained on all of them carries;
+    - ``temperature``: the one fitted on all rows (``temperature_fitted``), what a head trained on all of
+      them carries, if it passed the held-out check (``temperature_adopted``: the cross-fitted ECE is
+      lower than the raw one); else 1, and the threshold and nested figures are those of raw probabilities;
     - ``threshold``: ``min_precision`` given, the smallest threshold whose assigned set reaches it on all
       rows scaled by ``temperature`` (None if none does); else the given ``threshold``;
     - ``at_threshold``: coverage and precision of assigned at it, on those same rows (the threshold was
@@ -262,17 +264,23 @@ def held_out_calibration(proba: np.ndarray, y_true_idx: np.ndarray, fold: np.nda
     P, y = _check(proba, y_true_idx)
     assert y is not None
     cf = cross_fit(P, y, fold, threshold=threshold, min_precision=min_precision, calibrate=calibrate)
+    before, after = reliability(P, y, bins), reliability(cf.proba, y, bins) if calibrate else None
+    t_fit = _fit_t(P, y) if calibrate else 1.0
+    # the held-out check: a temperature that does not lower the cross-fitted ECE is not adopted (log-loss
+    # can ask for near-uniform probabilities when whole held-out groups are confidently wrong)
+    adopted = after is not None and after.ece < before.ece
+    if calibrate and not adopted:
+        cf = cross_fit(P, y, fold, threshold=threshold, min_precision=min_precision, calibrate=False)
+    t_all = t_fit if adopted else 1.0
     correct = P.argmax(axis=1) == y
-    t_all = _fit_t(P, y) if calibrate else 1.0
     conf_all = apply_temperature(P, t_all).max(axis=1)
     thr: float | None = threshold
     if min_precision is not None:
         ch = threshold_for_precision(conf_all, correct, min_precision)
         thr = ch.threshold if ch else None
-    before, after = reliability(P, y, bins), reliability(cf.proba, y, bins) if calibrate else None
     out: dict[str, Any] = {
-        "calibrated": calibrate, "temperature": round(t_all, 4),
-        "fold_temperatures": [round(t, 4) for t in cf.fold_temperatures],
+        "calibrated": calibrate, "temperature": round(t_all, 4), "temperature_fitted": round(t_fit, 4),
+        "temperature_adopted": adopted, "fold_temperatures": [round(t, 4) for t in cf.fold_temperatures],
         "before": before.to_dict(), "after": after.to_dict() if after else None,
         "ece_before": round(before.ece, 4), "ece_after": round(after.ece, 4) if after else None,
         "min_precision": min_precision, "threshold": None if thr is None else round(thr, 6),

@@ -157,7 +157,9 @@ def _echo_calibration(cal: dict[str, Any]) -> None:
         click.echo(f"  calibration (held-out): ECE {b['ece']:.3f}, Brier {b['brier']:.3f} (not calibrated)")
     else:
         click.echo(f"  calibration (held-out): ECE {b['ece']:.3f} before, {a['ece']:.3f} after temperature scaling "
-                   f"(cross-fitted); Brier {b['brier']:.3f} → {a['brier']:.3f}; temperature {cal['temperature']:.3g}")
+                   f"(cross-fitted); Brier {b['brier']:.3f} → {a['brier']:.3f}; temperature "
+                   + (f"{cal['temperature']:.3g}" if cal["temperature_adopted"] else
+                      f"{cal['temperature_fitted']:.3g} not adopted (it does not lower the held-out ECE): 1"))
     rows = {(r["lo"], r["hi"]): r for r in b["bins"]}
     after = {(r["lo"], r["hi"]): r for r in (a["bins"] if a else [])}
     click.echo("    confidence bin   n      mean conf  right" + ("   | after: n  mean conf  right" if a else ""))
