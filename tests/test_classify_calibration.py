@@ -209,3 +209,16 @@ def test_a_temperature_that_does_not_lower_held_out_ece_is_not_adopted() -> None
     assert cal["temperature_fitted"] > 3 and not cal["temperature_adopted"]
     assert cal["ece_after"] >= cal["ece_before"] and cal["temperature"] == 1.0
     assert cal["at_threshold"]["coverage"] == pytest.approx((p.max(axis=1) >= 0.5).mean())
+
+
+def test_a_class_the_fold_head_never_saw_does_not_drive_the_temperature() -> None:
+    p, y = _calibrated(n=6000)
+    over = apply_temperature(p, 0.5)
+    fold = np.arange(len(y)) % 5
+    unseen = (fold == 0) & (y == 2)  # fold 0's head had no class 2: its column is 0
+    over[fold == 0, 2] = 0.0
+    over[fold == 0] /= over[fold == 0].sum(axis=1, keepdims=True)
+    assert unseen.sum() > 100
+    t = TemperatureScaler().fit(over, y).temperature_
+    assert t == pytest.approx(2.0, rel=0.15)
+    assert (apply_temperature(over, t)[fold == 0, 2] == 0).all()

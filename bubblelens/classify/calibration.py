@@ -27,7 +27,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 __all__ = ["CrossFit", "Reliability", "TemperatureScaler", "ThresholdChoice", "apply_temperature", "cross_fit",
            "held_out_calibration", "precision_coverage", "reliability", "threshold_for_precision"]
 
-_TINY = 1e-300  # floor of a probability before its log (float64 reaches 1e-308)
+_EPS = 1e-15  # floor of the true class's probability in the reported log-loss
 _LOG_T_BOUNDS = (float(np.log(0.02)), float(np.log(50.0)))
 
 
@@ -45,21 +45,28 @@ def _check(proba: np.ndarray, y: np.ndarray | None = None) -> tuple[np.ndarray, 
     return P, yi.astype(np.int64)
 
 
+def _log(P: np.ndarray) -> np.ndarray:
+    """``log p`` with ``log 0 = −inf`` (a class the head never saw stays at probability 0 at every T)."""
+    with np.errstate(divide="ignore"):
+        return np.asarray(np.log(P))
+
+
 def apply_temperature(proba: np.ndarray, temperature: float) -> np.ndarray:
-    """``softmax(log p / T)`` row-wise; ``T = 1`` gives ``p`` back (up to rounding)."""
+    """``softmax(log p / T)`` row-wise; ``T = 1`` gives ``p`` back (up to rounding); a 0 stays 0."""
     P, _ = _check(proba)
     if not temperature > 0:
         raise ValueError("the temperature must be > 0")
     if temperature == 1.0:
         return P
-    z = np.log(np.clip(P, _TINY, None)) / temperature
+    z = _log(P) / temperature
     z -= z.max(axis=1, keepdims=True)
     e = np.exp(z)
     return np.asarray(e / e.sum(axis=1, keepdims=True))
 
 
 def _log_loss(P: np.ndarray, y: np.ndarray) -> float:
-    return float(-np.mean(np.log(np.clip(P[np.arange(len(y)), y], _TINY, None)))) if len(y) else float("nan")
+    """Mean ``−log p_y``, ``p_y`` floored at 1e-15 (as scikit-learn's log_loss)."""
+    return float(-np.mean(np.log(np.clip(P[np.arange(len(y)), y], _EPS, None)))) if len(y) else float("nan")
 
 
 @dataclass(frozen=True)
@@ -112,7 +119,8 @@ class TemperatureScaler(TransformerMixin, BaseEstimator):
 
     ``inputs="proba"``: ``X`` holds probabilities, scaled as ``softmax(log p / T)``; ``"logits"``: ``X``
     holds logits ``z``, scaled as ``softmax(z / T)`` (the same thing, as ``log p = z − logsumexp z``).
-    ``fit`` minimises the log-loss over ``log T`` in [log 0.02, log 50] (bounded Brent search).
+    ``fit`` minimises the log-loss over ``log T`` in [log 0.02, log 50] (bounded Brent search); rows whose
+    true class has probability exactly 0 are left out (no T changes them).
     """
 
     def __init__(self, *, inputs: str = "proba") -> None:
@@ -123,7 +131,7 @@ class TemperatureScaler(TransformerMixin, BaseEstimator):
             raise ValueError("inputs must be 'proba' or 'logits'")
         Z, _ = _check(X)
         if self.inputs == "proba":
-            return np.asarray(np.log(np.clip(Z, _TINY, None)))
+            return _log(Z)
         Z = Z - Z.max(axis=1, keepdims=True)
         return np.asarray(Z - np.log(np.exp(Z).sum(axis=1, keepdims=True)))
 
@@ -132,8 +140,12 @@ class TemperatureScaler(TransformerMixin, BaseEstimator):
         L = self._logp(X)
         _, yi = _check(L, y)
         assert yi is not None
+        # a row whose true class has probability 0 (absent from the training folds) has infinite loss at
+        # every T: it says nothing about T and is left out (clipping it would drive T to its bound)
+        keep = np.isfinite(L[np.arange(len(yi)), yi])
+        L, yi = L[keep], yi[keep]
         if len(yi) == 0:
-            raise ValueError("a temperature needs at least one prediction")
+            raise ValueError("a temperature needs at least one prediction whose true class has p > 0")
 
         def nll(log_t: float) -> float:
             z = L / np.exp(log_t)
