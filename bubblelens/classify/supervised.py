@@ -5,7 +5,8 @@ word TF-IDF (1–2-grams, sublinear tf), character TF-IDF (``char_wb`` 2–5-gra
 sentence embedding times ``embedding_weight``. Lexical n-grams carry names, slogans and fixed wordings
 (the issue reports TF-IDF beating embeddings on the bloc task), the embedding carries meaning across
 paraphrases and languages. A multinomial logistic regression (``C``, balanced class weights) maps them
-to probabilities.
+to probabilities. ``temperature`` (default 1, fitted by ``bubblelens train`` on grouped out-of-fold
+probabilities, :mod:`.calibration`) rescales them: ``softmax(log p / T)``, same argmax, honest confidence.
 
 A fitted head is saved as ``head.json`` (task, classes, parameters, encoder id, vocabularies) and
 ``head.npz`` (IDF weights, coefficients, intercepts): never a pickle.
@@ -25,6 +26,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from ..errors import ModelError
+from .calibration import apply_temperature
 
 __all__ = ["FEATURES", "HEAD_FORMAT", "LinearHead"]
 
@@ -50,13 +52,14 @@ class LinearHead(ClassifierMixin, BaseEstimator):
 
     def __init__(self, *, features: str = "hybrid", C: float = 10.0, embedding_weight: float = 1.0,
                  max_features: int = 30000, class_weight: str | None = "balanced",
-                 random_state: int | None = 0) -> None:
+                 random_state: int | None = 0, temperature: float = 1.0) -> None:
         self.features = features
         self.C = C
         self.embedding_weight = embedding_weight
         self.max_features = max_features
         self.class_weight = class_weight
         self.random_state = random_state
+        self.temperature = temperature
 
     def _design(self, texts: Sequence[str], embeddings: np.ndarray | None, *, fit: bool) -> sp.csr_matrix:
         blocks = []
@@ -85,7 +88,9 @@ class LinearHead(ClassifierMixin, BaseEstimator):
         return self
 
     def predict_proba(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> np.ndarray:
-        return np.asarray(self.lr_.predict_proba(self._design(list(texts), embeddings, fit=False)))
+        """Class probabilities, scaled by ``temperature`` (``softmax(log p / T)``)."""
+        p = np.asarray(self.lr_.predict_proba(self._design(list(texts), embeddings, fit=False)))
+        return apply_temperature(p, float(self.temperature)) if len(p) else p
 
     def predict(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> np.ndarray:
         return np.asarray(self.classes_[self.predict_proba(texts, embeddings).argmax(axis=1)])
@@ -116,7 +121,9 @@ class LinearHead(ClassifierMixin, BaseEstimator):
             raise ModelError(f"{p} is not a trained BubbleLens head (head.json + head.npz): {e}") from e
         if doc.get("format") != HEAD_FORMAT:
             raise ModelError(f"{p}/head.json has format {doc.get('format')!r}, expected {HEAD_FORMAT}")
-        head = cls(**doc["params"])
+        head = cls(**doc["params"])  # a head saved before ``temperature`` existed loads with T = 1
+        if not float(head.temperature) > 0:
+            raise ModelError(f"{p}/head.json has temperature {head.temperature!r}: it must be > 0")
         classes = np.array(doc["classes"], dtype=object)
         if head.features in ("hybrid", "tfidf"):
             for name, make in (("word", _word_vectorizer), ("char", _char_vectorizer)):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 import numpy as np
@@ -116,8 +117,15 @@ def _read_table(path: str) -> pd.DataFrame:
               help="Sponsor or author of each message: cross-validation folds hold out whole groups "
                    "(StratifiedGroupKFold), the figure for sponsors the head never saw.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--calibrate/--no-calibrate", default=True, show_default=True,
+              help="Fit a temperature on the held-out probabilities so that the head's probabilities are "
+                   "calibrated (softmax(log p / T), same labels; docs/calibration.md).")
+@click.option("--min-precision", type=click.FloatRange(0.0, 1.0, min_open=True), default=None,
+              help="Abstain (unassigned) below the threshold chosen on the held-out folds so that the "
+                   "assigned labels reach this precision (e.g. 0.8); saved as the head's threshold.")
 def train(input_path: str, text_column: str, label_column: str, task: str, out_dir: str, encoder: str,
-          features: str, C: float, folds: int, group_column: str | None, seed: int) -> None:
+          features: str, C: float, folds: int, group_column: str | None, seed: int, calibrate: bool,
+          min_precision: float | None) -> None:
     """Fit a supervised head, print its cross-validated report, save it (JSON + npz, no pickle)."""
     from ..classify import CampClassifier, NarrativeClassifier
     from ..classify.evaluate import cross_validate
@@ -143,7 +151,11 @@ def train(input_path: str, text_column: str, label_column: str, task: str, out_d
                                   "(every message needs its group for grouped cross-validation)")
         groups = gcol.astype(str).tolist()
     rep = cross_validate(texts, y, X, task=task, features=features, C=C, folds=folds, random_state=seed,
-                         groups=groups)
+                         groups=groups, calibrate=calibrate, min_precision=min_precision)
+    cal = rep["calibration"]
+    if cal["threshold"] is None:
+        raise BubbleLensError(f"no threshold makes the held-out {task} labels reach precision {min_precision:g}: "
+                              "lower --min-precision (the head is not saved)")
     how = (f"{rep['folds']}-fold cross-validation grouped by {group_column} ({rep['n_groups']:,} groups held "
            "out whole)" if groups is not None else
            f"{rep['folds']}-fold cross-validation, not grouped (messages of one sponsor or author may be on "
@@ -152,11 +164,43 @@ def train(input_path: str, text_column: str, label_column: str, task: str, out_d
     click.echo(f"  macro-F1 {rep['macro_f1']:.3f}  accuracy {rep['accuracy']:.3f}")
     for lab, f1 in rep["per_class_f1"].items():
         click.echo(f"  {lab:<24} F1 {f1:.3f}  (n={y.count(lab)})")
+    _echo_calibration(cal)
     cls = CampClassifier if task == "camp" else NarrativeClassifier
-    clf = cls(encoder=encoder, features=features, C=C, random_state=seed).fit(texts, y, embeddings=X)
+    clf = cls(encoder=encoder, features=features, C=C, random_state=seed, threshold=float(cal["threshold"]))
+    clf.fit(texts, y, embeddings=X)
+    clf.model_.set_params(temperature=float(cal["temperature"]))
     out = clf.save(out_dir)
     (out / "report.json").write_text(json.dumps(rep, indent=2, sort_keys=True), encoding="utf-8")
     click.echo(f"saved {out}/head.json, head.npz (encoder {enc.id})")
+
+
+def _echo_calibration(cal: dict[str, Any]) -> None:
+    """ECE before/after, a short reliability table, the temperature, coverage/precision at the threshold."""
+    b, a = cal["before"], cal["after"]
+    if a is None:
+        click.echo(f"  calibration (held-out): ECE {b['ece']:.3f}, Brier {b['brier']:.3f} (not calibrated)")
+    else:
+        click.echo(f"  calibration (held-out): ECE {b['ece']:.3f} before, {a['ece']:.3f} after temperature scaling "
+                   f"(cross-fitted); Brier {b['brier']:.3f} → {a['brier']:.3f}; temperature "
+                   + (f"{cal['temperature']:.3g}" if cal["temperature_adopted"] else
+                      f"{cal['temperature_fitted']:.3g} not adopted (it does not lower the held-out ECE): 1"))
+    rows = {(r["lo"], r["hi"]): r for r in b["bins"]}
+    after = {(r["lo"], r["hi"]): r for r in (a["bins"] if a else [])}
+    click.echo("    confidence bin   n      mean conf  right" + ("   | after: n  mean conf  right" if a else ""))
+    for key in sorted(set(rows) | set(after)):
+        r, s = rows.get(key), after.get(key)
+        left = (f"{r['count']:6d}  {r['confidence']:9.3f}  {r['accuracy']:5.3f}" if r else " " * 29)
+        right = (f"   | {s['count']:6d}  {s['confidence']:9.3f}  {s['accuracy']:5.3f}" if s else "")
+        click.echo(f"    {key[0]:.1f}–{key[1]:.1f}      {left}{right if a else ''}")
+    at, nested = cal.get("at_threshold"), cal["nested"]
+    if at:
+        how = (f"chosen for precision {cal['min_precision']:g} on these held-out predictions"
+               if cal["min_precision"] is not None else "the task's default")
+        click.echo(f"  at threshold {cal['threshold']:.3f} ({how}): coverage {at['coverage']:.3f}, "
+                   f"precision {at['precision']:.3f} (held-out)")
+    nprec = "n/a" if nested["precision"] is None else f"{nested['precision']:.3f}"
+    click.echo(f"  nested (temperature and threshold chosen on the other folds): coverage {nested['coverage']:.3f}, "
+               f"precision {nprec}")
 
 
 @click.command()
