@@ -12,13 +12,17 @@ Methods without labels (the codebook and the corpus only):
 - ``cosine``: plain baseline, nearest camp by the cosine to the mean of its prototypes, always assigned;
 - ``zero-shot``: the shipped CampClassifier (abstains: p ≥ 0.5 and the codebook's similarity floor);
 - ``zero-shot+pool``: the same, then sponsor pooling (mean of the assigned ads' probabilities per sponsor);
-- ``transductive`` / ``transductive+pool``: self-training on the corpus (``classify/transductive.py``);
+- ``transductive[messages]`` (+pool): message-level self-training on the corpus (``self_train``);
+- ``transductive`` / ``transductive+pool``: what ``classify --transductive`` ships (sponsor level where every
+  camp has enough sponsors, else message level; with pooling, a sponsor whose two views disagree is
+  unassigned; ``classify/transductive.py``);
 - ``zero-shot[minilm]``: the zero-shot classifier with the English MiniLM (the per-language choice check).
 
 Supervised (labels of the other sponsors only): 5-fold ``StratifiedGroupKFold`` by sponsor/author, one
 run per seed, medians over seeds:
 - ``logreg-emb``: baseline, logistic regression (C = 1, balanced) on the same embeddings;
-- ``hybrid``: the shipped head (word + char TF-IDF + embeddings, C = 10), what ``bubblelens train`` fits;
+- ``hybrid``: the shipped head (word + char TF-IDF + embeddings, C = 1), what ``bubblelens train`` fits;
+- ``hybrid[C=10]``: the same at the earlier default C = 10;
 - ``… +pool``: the held-out predictions pooled per sponsor (a sponsor is wholly in one held-out fold; its
   labels are never seen).
 

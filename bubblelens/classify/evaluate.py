@@ -29,6 +29,7 @@ from ..errors import BubbleLensError
 from .calibration import held_out_calibration
 from .classifiers import CampClassifier, NarrativeClassifier
 from .codebook import Codebook, load_codebook
+from .supervised import DEFAULT_C
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -50,7 +51,7 @@ class OutOfFold:
 
 
 def cross_validate(texts: Sequence[str], y: Sequence[str] | np.ndarray, embeddings: np.ndarray | None, *,
-                   task: str = "narrative", features: str = "hybrid", C: float = 10.0, folds: int = 5,
+                   task: str = "narrative", features: str = "hybrid", C: float = DEFAULT_C, folds: int = 5,
                    random_state: int = 0, groups: Sequence[object] | None = None, calibrate: bool = True,
                    threshold: float | None = None, min_precision: float | None = None) -> dict[str, Any]:
     """The report of :func:`cross_validate_oof` (without the out-of-fold probabilities)."""
@@ -60,7 +61,7 @@ def cross_validate(texts: Sequence[str], y: Sequence[str] | np.ndarray, embeddin
 
 
 def cross_validate_oof(texts: Sequence[str], y: Sequence[str] | np.ndarray, embeddings: np.ndarray | None, *,
-                       task: str = "narrative", features: str = "hybrid", C: float = 10.0, folds: int = 5,
+                       task: str = "narrative", features: str = "hybrid", C: float = DEFAULT_C, folds: int = 5,
                        random_state: int = 0, groups: Sequence[object] | None = None, calibrate: bool = True,
                        threshold: float | None = None, min_precision: float | None = None
                        ) -> tuple[dict[str, Any], OutOfFold]:

@@ -32,7 +32,7 @@ import pandas as pd
 from sklearn.metrics import f1_score
 
 from ..errors import BubbleLensError
-from .supervised import LinearHead
+from .supervised import DEFAULT_C, LinearHead
 
 if TYPE_CHECKING:
     import duckdb
@@ -377,7 +377,7 @@ def majority_baseline(y: Sequence[str]) -> tuple[str, float]:
     return top, float(f1_score(s, [top] * len(s), labels=labels, average="macro", zero_division=0))
 
 
-def refit(store: Store, task: str, *, features: str = "hybrid", C: float = 10.0, folds: int = 5, seed: int = 0,
+def refit(store: Store, task: str, *, features: str = "hybrid", C: float = DEFAULT_C, folds: int = 5, seed: int = 0,
           encoder: str | None = None) -> RefitReport:
     """Fit a head on ``task``'s labels, cross-validate it grouped by sponsor, save it to ``<db>.heads/<task>``.
 

@@ -28,9 +28,17 @@ from sklearn.linear_model import LogisticRegression
 from ..errors import ModelError
 from .calibration import apply_temperature
 
-__all__ = ["FEATURES", "HEAD_FORMAT", "LinearHead"]
+__all__ = ["C_CANDIDATES", "DEFAULT_C", "FEATURES", "HEAD_FORMAT", "LinearHead"]
 
 FEATURES = ("hybrid", "embedding", "tfidf")
+#: inverse regularization of a head fitted without a choice (the Label page's refits: a few dozen labels)
+DEFAULT_C = 10.0
+#: what ``bubblelens train`` chooses among by held-out log-loss (``--C auto``). Neither wins everywhere:
+#: on thousands of messages C = 10's probabilities are overconfident and, pooled per author/page (what
+#: classify and score do by default), C = 1 names far more camps right (French tweets 0.770 vs 0.596,
+#: German ads 0.758 vs 0.689; bench/results/classify_real.txt); on 150 fixture messages C = 1 is so
+#: unsure that a camp head abstains on nearly all (macro-F1 0.11 vs 0.65)
+C_CANDIDATES = (1.0, 10.0)
 HEAD_FORMAT = "bubblelens-head/1"
 
 
@@ -50,7 +58,7 @@ class LinearHead(ClassifierMixin, BaseEstimator):
     ``fit(texts, y, embeddings=None)``: ``embeddings`` (n × d) are required unless ``features="tfidf"``.
     """
 
-    def __init__(self, *, features: str = "hybrid", C: float = 10.0, embedding_weight: float = 1.0,
+    def __init__(self, *, features: str = "hybrid", C: float = DEFAULT_C, embedding_weight: float = 1.0,
                  max_features: int = 30000, class_weight: str | None = "balanced",
                  random_state: int | None = 0, temperature: float = 1.0) -> None:
         self.features = features
