@@ -218,7 +218,7 @@ def test_classify_uses_the_saved_head_and_score_reads_it(tmp_path: Path) -> None
         assert load_head(heads_dir(path) / "camp").task == "camp"  # the encoder check passes
         run = classify_store(store, use_saved_heads=True)
         params = json.loads(store.con.execute("SELECT params FROM runs WHERE run_id = ?", [run]).fetchone()[0])  # type: ignore[index]
-        assert params["saved_heads"] == ["s.duckdb.heads/camp"]
+        assert params["saved_heads"] == params["models"] == ["s.duckdb.heads/camp"]  # no server path
         src = dict(store.con.execute("SELECT source, count(*) FROM scores WHERE task = 'camp' GROUP BY 1").fetchall())
         models = json.loads(store.con.execute("SELECT models FROM runs WHERE run_id = ?", [run]).fetchone()[0])  # type: ignore[index]
         assert models["camp"]["mode"] == "supervised" and models["narrative"]["mode"] == "zero-shot"

@@ -140,7 +140,9 @@ def classify_store(store: Store, *, codebook: Codebook | str | Path | None = Non
             run_id, "classify", status="ok", started_at=started,
             finished_at=datetime.now(UTC).replace(tzinfo=None),
             params={"codebook": scorer.codebook.path, "encoder": scorer.encoder.id,
-                    "models": [str(m) for m in models], "camp_set": camp_set,
+                    # a saved head is named relative to the store (no server path in the run record)
+                    "models": [f"{heads_dir(store.path).name}/{Path(m).name}" if saved else str(m) for m in models],
+                    "camp_set": camp_set,
                     "sponsor_pooling": sponsor_pooling, "transductive": transductive,
                     "english_encoder": english_encoder,
                     "saved_heads": [f"{heads_dir(store.path).name}/{d.name}" for d in saved]},
