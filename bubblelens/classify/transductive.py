@@ -1,5 +1,9 @@
 """Transductive camps without labels: self-training from the codebook's zero-shot scores on the corpus itself.
 
+Two levels. Where the messages have sponsors (or authors) and every camp gets enough of them,
+:func:`sponsor_self_train` learns camps at the level of sponsors (its docstring); otherwise
+:func:`self_train` learns them message by message:
+
 1. Start: the zero-shot classifier's probabilities ``P0`` and its own assign/abstain rule; the messages it
    assigns are pseudo-labelled with their best camp.
 2. A camp with fewer pseudo-labels than ``max(min_count, min_share · #pseudo-labelled)`` is dropped: the
@@ -13,9 +17,11 @@ Stopping rule (no gold label is looked at): stop when the share of messages whos
 ``unassigned``) changed in an iteration falls under ``tol``, or after ``max_iter`` iterations. The last
 probabilities and the ``threshold`` rule are the answer (``unassigned`` below it).
 
-Measured (bench/bench_classify_real.py, docs/classify.md): it helps where the zero-shot start is
-reasonably precise (German party ads, codebook of the German parties) and cannot rescue a start that is
-mostly wrong (French MPs' tweets with the default 2024 codebook): self-training amplifies its start.
+Measured (bench/bench_classify_real.py, docs/classify.md): message level helps where the zero-shot start
+is reasonably precise (German party ads, codebook of the German parties); sponsor level lifts the French
+MPs' tweets with a codebook of their blocs (macro-F1 0.333 → 0.460 and precision 0.487 → 0.699, pooled
+per MP); neither rescues a codebook that does not fit (the 2024 parties on 2017–22 MPs): self-training
+amplifies its start.
 """
 
 from __future__ import annotations

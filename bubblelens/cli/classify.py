@@ -35,8 +35,10 @@ __all__ = ["classify", "evaluate", "train"]
               help="Pool the text camps of each sponsor's ads into one sponsor camp (source sponsor_pooled): "
                    "mean of the probabilities of the ads the text classifier names, or their summed logs.")
 @click.option("--transductive", is_flag=True,
-              help="Zero-shot camps self-train on the store's own messages (pseudo-labels from the codebook's "
-                   "confident scores, a head on the embeddings, iterated until stable; docs/classify.md).")
+              help="Zero-shot camps learn from the store's own messages: per sponsor where every camp has at "
+                   "least 20 sponsors (centred codebook scores, confident sponsors as pseudo-labels, a head "
+                   "cross-fitted by sponsor, one round), else per message (iterated until stable); "
+                   "docs/classify.md.")
 @click.option("--english-encoder", default=None,
               help="Score messages in English with this encoder (e.g. st:minilm), the others with --encoder "
                    "(zero-shot only; each message's encoder is recorded in scores.encoder_id).")
@@ -67,6 +69,9 @@ def classify(db: str, codebook: str | None, sponsors: str | None, models: tuple[
             click.echo(f"  sponsor pooling: {sp['ads_pooled']:,} ads of {sp['sponsors_pooled']:,} sponsors get their "
                        f"sponsor's camp from text; {sp['sponsors_few_ads']:,} of these sponsors' camps rest on fewer "
                        f"than {sp['few_ads']} ads ({sp['ads_of_sponsors_few_ads']:,} ads)")
+            if sp.get("ads_unassigned_views_disagree"):
+                click.echo(f"  {sp['ads_unassigned_views_disagree']:,} ads unassigned: their sponsor's camp from the "
+                           "codebook and from the head learnt on the corpus disagree")
         for task in ("narrative", "camp"):
             rows = store.con.execute(
                 "SELECT label, count(*) FROM scores WHERE task = ? GROUP BY 1 ORDER BY 2 DESC, 1", [task]
