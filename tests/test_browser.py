@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from streamlit_server import serve_app
+from streamlit_server import ARGS, CHROMIUM, TIMEOUT, serve_app
 
 from bubblelens.present.queries import CELL_KEY
 from bubblelens.present.synthetic import XSS_TEXTS, build_synthetic_store
@@ -22,11 +22,7 @@ from bubblelens.present.synthetic import XSS_TEXTS, build_synthetic_store
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
 SHOTS = ROOT / "artifacts" / "screenshots"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-TIMEOUT = 180_000  # ms; generous: CI machines are shared
 PAGES = [("", "Overview"), ("narratives", "Narratives"), ("segments", "Segments"), ("exposure", "Exposure"),
          ("ads", "Ads"), ("upload", "Upload"), ("methods", "Methods")]
 

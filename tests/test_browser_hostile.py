@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from streamlit_server import serve_app
+from streamlit_server import ARGS, CHROMIUM, TIMEOUT, serve_app
 
 from bubblelens.present.safe import FORMULA_START
 from bubblelens.present.synthetic import build_synthetic_store
@@ -23,11 +23,7 @@ from bubblelens.present.synthetic import build_synthetic_store
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
 SHOTS = ROOT / "artifacts" / "screenshots"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-TIMEOUT = 180_000
 PAGES = [("", "Overview"), ("narratives", "Narratives"), ("segments", "Segments"), ("exposure", "Exposure"),
          ("ads", "Ads"), ("spend", "Spend"), ("upload", "Upload"), ("methods", "Methods")]
 HOSTILE = [

@@ -9,17 +9,13 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from streamlit_server import serve_app
+from streamlit_server import ARGS, CHROMIUM, TIMEOUT, serve_app
 from test_app_label import HashEncoder
 
 from bubblelens.present.synthetic import build_synthetic_store
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-TIMEOUT = 180_000
 
 if not Path(CHROMIUM).exists():
     pytest.skip("no /usr/bin/chromium: run scripts/install_browser.sh", allow_module_level=True)
