@@ -140,7 +140,7 @@ def sponsor_self_train(scores: np.ndarray, classes: np.ndarray, texts: list[str]
     Returns None (the caller keeps the message-level answer) when a camp has fewer than ``min_sponsors``
     pseudo-labelled sponsors: a head cross-fitted by sponsor then learns sponsors, not camps (German party
     ads, 62 pages for 7 camps). One round, no iteration: re-labelling sponsors from the head's own output
-    drifts (measured in docs/classify.md), so the stopping rule is fixed in advance.
+    drifted on the French tweets (docs/classify.md), so the stopping rule is a fixed single round.
     """
     S = np.asarray(scores, dtype=np.float64)
     n, K = S.shape
