@@ -92,6 +92,18 @@ def test_map_pairs_semicolon_csv_and_constants(tmp_store, tmp_path):
         ("1", True, [], False), ("2", False, ["no_text"], False), ("3", True, [], True)]
 
 
+def test_r_unicode_escapes_become_their_characters(tmp_store, tmp_path):
+    # R's write.csv wrote the emoji it could not encode as <U+XXXX>; an impossible code point stays as written
+    path = tmp_path / "tweets.csv"
+    path.write_text('id,text\n1,"Allez les <U+0001F1EB><U+0001F1F7> ! <U+27A1><U+FE0F> bit.ly"\n'
+                    '2,"<U+D800> et <U+110000> restent, <u+00e9> aussi"\n', encoding="utf-8")
+    f = ingest_paths(tmp_store, [path], map_pairs=["id=id", "text=text"]).files[0]
+    assert (f.kept, f.rejected) == (2, 0)
+    assert dict(_q(tmp_store, "SELECT message_id, text FROM messages")) == {
+        "1": "Allez les \U0001F1EB\U0001F1F7 ! \u27A1\uFE0F bit.ly",
+        "2": "<U+D800> et <U+110000> restent, <u+00e9> aussi"}
+
+
 def test_mapping_file_join_first_value(tmp_store, tmp_path):
     mapping = tmp_path / "m.yaml"
     mapping.write_text("kind: messages\nfields:\n  id: id\n  text: {join: [subject, body]}\n"
