@@ -106,6 +106,16 @@ def test_output_columns_and_row_number_ids(tmp_path: Path, ads: pd.DataFrame) ->
         assert list(out[c]) == list(expected[c]), c
 
 
+def test_text_is_cleaned_as_ingest_cleans_it(tmp_path: Path) -> None:
+    """A file scored directly and the same file ingested hold the same text: NFC, R's <U+XXXX> escapes
+    decoded, control characters dropped, no-break spaces as spaces."""
+    raw = ["Vive la France <U+0001F1EB><U+0001F1F7>", "e\u0301lection\xa0 ", "a\x07b", "<U+110000> stays"]
+    pd.DataFrame({"body": raw}).to_csv(tmp_path / "r.csv", index=False)
+    score_file(tmp_path / "r.csv", tmp_path / "o.parquet", settings=settings())
+    out = pd.read_parquet(tmp_path / "o.parquet")
+    assert list(out["text"]) == ["Vive la France \U0001F1EB\U0001F1F7", "\u00e9lection", "ab", "<U+110000> stays"]
+
+
 def test_id_column_as_given_and_sponsor_passed(tmp_path: Path, ads: pd.DataFrame) -> None:
     ads.to_csv(tmp_path / "a.csv", index=False)
     score_file(tmp_path / "a.csv", tmp_path / "o.parquet",

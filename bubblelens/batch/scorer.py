@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ScoreError
+from ..ingest.text import clean_text
 from .manifest import sha256_path
 
 __all__ = ["OUTPUT_COLUMNS", "ScoreSettings", "ScorerFactory", "ScorerLike", "default_scorer_factory",
@@ -158,7 +159,10 @@ def score_chunk(scorer: ScorerLike, frame: pd.DataFrame, *, start: int, settings
                          " (choose one with --text-column)")
     if settings.id_column is not None and settings.id_column not in frame.columns:
         raise ScoreError(f"no id column {settings.id_column!r} in the input")
-    texts = frame[tc].astype(object).where(frame[tc].notna(), "").astype(str).reset_index(drop=True)
+    # cleaned as `bubblelens ingest` cleans text (NFC, R's <U+XXXX> escapes …): a file scored directly and
+    # the same file ingested score the same text
+    raw = frame[tc].astype(object).where(frame[tc].notna(), "").astype(str)
+    texts = pd.Series([clean_text(v) for v in raw], dtype=object)
     if settings.id_column is not None:
         ids = frame[settings.id_column].reset_index(drop=True)
     elif row_numbers is not None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from .csvio import read_csv_records
 from .jsonio import JsonProblem, iter_json_records, looks_like_json
 from .mapping import WIDE_DIMENSIONS, FieldSpec, Mapping, guess_mapping
 from .ranges import parse_count, parse_date, parse_money, parse_share
-from .text import DecodedFile
+from .text import DecodedFile, clean_text
 from .writer import BadField, Batch, OptionalFields, Reject, content_id
 
 __all__ = ["iter_table_records", "read_table"]
@@ -132,33 +131,11 @@ def _join(parts: list[str]) -> str:
     seen: set[str] = set()
     out = []
     for p in parts:
-        t = _clean(p)
+        t = clean_text(p)
         if t and t not in seen:
             seen.add(t)
             out.append(t)
     return "\n\n".join(out)
-
-
-_CONTROL = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f\ufeff]")
-#: R's ``write.csv`` on some systems writes a character it cannot encode as ``<U+XXXX>`` (emoji above all:
-#: ``<U+0001F1EB><U+0001F1F7>`` for 🇫🇷, ``<U+27A1><U+FE0F>`` for ➡️); 4 to 8 hex digits
-_R_ESCAPE = re.compile(r"<U\+([0-9A-Fa-f]{4,8})>")
-
-
-def _r_char(m: re.Match[str]) -> str:
-    cp = int(m.group(1), 16)
-    return chr(cp) if cp <= 0x10FFFF and not 0xD800 <= cp <= 0xDFFF else m.group(0)
-
-
-def _clean(v: Any) -> str:
-    """NFC, no-break spaces as spaces, control characters and stray BOMs dropped, R's ``<U+XXXX>`` escapes
-    turned back into their characters (an invalid code point stays as written), stripped."""
-    t = str(v).replace("\xa0", " ")
-    if _CONTROL.search(t):
-        t = _CONTROL.sub("", t)
-    if "<U+" in t:
-        t = _R_ESCAPE.sub(_r_char, t)
-    return unicodedata.normalize("NFC", t).strip()
 
 
 def _idval(v: Any) -> str | None:
@@ -168,7 +145,7 @@ def _idval(v: Any) -> str | None:
         v = int(v)
     if isinstance(v, dict | list):
         raise ValueError("an id must be a string or a number")
-    return _clean(v) or None
+    return clean_text(v) or None
 
 
 def _repairable(parse: Any, v: Any, field: str, flags: list[str], ocr: bool,
@@ -199,9 +176,9 @@ def _message(rec: dict[str, Any], line: int, m: Mapping, src: DecodedFile, batch
     opt.line = line
     flags: list[str] = []
     text = _get(rec, f.get("text"))
-    text = _clean(text) if text is not None else ""
+    text = clean_text(text) if text is not None else ""
     url = _get(rec, f.get("url"))
-    url = _clean(url) if url is not None else None
+    url = clean_text(url) if url is not None else None
     try:
         mid = _idval(_get(rec, f.get("id")))
     except ValueError as e:
@@ -261,7 +238,7 @@ def _message(rec: dict[str, Any], line: int, m: Mapping, src: DecodedFile, batch
 
     def s(name: str) -> str | None:
         v = _get(rec, f.get(name))
-        return None if v is None else _clean(v) or None
+        return None if v is None else clean_text(v) or None
 
     msgs = batch.rows("messages")
     row = len(msgs)
@@ -294,13 +271,13 @@ def _audience(rec: dict[str, Any], line: int, m: Mapping, src: DecodedFile, batc
         raise BadField("id", "no audience id")
     aid = hash_person_id(raw, salt) if atype == "person" else raw
     interests = _get(rec, m.fields.get("interests"))
-    interests = _clean(interests) if interests is not None else None
+    interests = clean_text(interests) if interests is not None else None
     attrs = []
     for fname, spec in m.fields.items():
         if fname.startswith("attr."):
             v = _get(rec, spec)
             if v is not None:
-                attrs.append((fname[5:], _clean(v)))
+                attrs.append((fname[5:], clean_text(v)))
     aud = batch.rows("audiences")
     row = len(aud)
     aud.add(audience_id=aid, audience_type=atype, interests=interests or None, source_file=str(src.path),

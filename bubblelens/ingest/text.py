@@ -12,15 +12,17 @@ import csv
 import hashlib
 import re
 import threading
+import unicodedata
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from ..errors import FormatError
 
-__all__ = ["DecodedFile", "EncodingWarning", "is_utf8", "read_file", "sniff_delimiter"]
+__all__ = ["DecodedFile", "EncodingWarning", "clean_text", "is_utf8", "read_file", "sniff_delimiter"]
 
 
 class EncodingWarning(UserWarning):
@@ -184,3 +186,25 @@ def sniff_delimiter(sample: str) -> str:
         return csv.Sniffer().sniff("\n".join(lines[:50]), delimiters=",;\t|").delimiter
     except csv.Error:
         return ","
+
+
+_CONTROL = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f\ufeff]")
+#: R's ``write.csv`` on some systems writes a character it cannot encode as ``<U+XXXX>`` (emoji above all:
+#: ``<U+0001F1EB><U+0001F1F7>`` for 🇫🇷, ``<U+27A1><U+FE0F>`` for ➡️); 4 to 8 hex digits
+_R_ESCAPE = re.compile(r"<U\+([0-9A-Fa-f]{4,8})>")
+
+
+def _r_char(m: re.Match[str]) -> str:
+    cp = int(m.group(1), 16)
+    return chr(cp) if cp <= 0x10FFFF and not 0xD800 <= cp <= 0xDFFF else m.group(0)
+
+
+def clean_text(v: Any) -> str:
+    """NFC, no-break spaces as spaces, control characters and stray BOMs dropped, R's ``<U+XXXX>`` escapes
+    turned back into their characters (an invalid code point stays as written), stripped."""
+    t = str(v).replace("\xa0", " ")
+    if _CONTROL.search(t):
+        t = _CONTROL.sub("", t)
+    if "<U+" in t:
+        t = _R_ESCAPE.sub(_r_char, t)
+    return unicodedata.normalize("NFC", t).strip()
