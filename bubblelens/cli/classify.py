@@ -229,16 +229,53 @@ def _echo_calibration(cal: dict[str, Any]) -> None:
 
 
 @click.command()
+@click.argument("inputs", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @DB
 @click.option("--truth", type=click.Path(exists=True, dir_okay=False),
-              help="Truth CSV with msg_id|message_id, narrative, camp (default: the fixtures' truth).")
+              help="Store mode: truth CSV with msg_id|message_id, narrative, camp (default: the fixtures' truth).")
 @CODEBOOK
 @ENCODER
 @click.option("--folds", type=int, default=5, show_default=True)
+@click.option("--task", type=click.Choice(["camp", "narrative"]), default="camp", show_default=True,
+              help="INPUT mode: what the labels are.")
+@click.option("--text-column", default="text", show_default=True, help="INPUT mode: the message text.")
+@click.option("--label-column", default=None, help="INPUT mode: the label (default: the --task name).")
+@click.option("--group-column", default=None,
+              help="INPUT mode: the sponsor or author of each message; folds and intervals go by it. Without "
+                   "it each message is its own group, which flatters every figure when authors write several.")
+@click.option("--labels", "labels_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="INPUT mode: a CSV/Parquet/JSONL of labels joined to the messages on --id-column.")
+@click.option("--id-column", default=None, help="INPUT mode: the id the messages and the --labels file share.")
+@click.option("--map", "maps", multiple=True,
+              help="INPUT mode: FROM=TO (repeatable), or a YAML/CSV file of them: the file's labels as the "
+                   "codebook's ids; an empty TO leaves that label's messages out.")
+@click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True,
+              help="INPUT mode: cross-validation repeats (figures are medians over seeds).")
+@click.option("--boot", type=click.IntRange(min=10), default=200, show_default=True,
+              help="INPUT mode: bootstrap resamples of the groups behind each interval.")
+@click.option("--no-supervised", is_flag=True, help="INPUT mode: only the methods that see no label.")
+@click.option("--no-zero-shot", is_flag=True, help="INPUT mode: only the supervised methods (no codebook).")
 @click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
-def evaluate(db: str, truth: str | None, codebook: str | None, encoder: str, folds: int, as_json: bool) -> None:
-    """Zero-shot, text-only camp and cross-validated supervised figures against a truth file."""
+def evaluate(inputs: tuple[Path, ...], db: str, truth: str | None, codebook: str | None, encoder: str, folds: int,
+             task: str, text_column: str, label_column: str | None, group_column: str | None,
+             labels_file: Path | None, id_column: str | None, maps: tuple[str, ...], seeds: int, boot: int,
+             no_supervised: bool, no_zero_shot: bool, as_json: bool) -> None:
+    """Every method side by side on a labelled set: INPUT files (CSV, Parquet, JSONL, Meta JSON), or the
+    store's messages joined to --truth.
+
+    INPUT mode prints one table per family (no labels: majority, plain cosine, zero-shot, sponsor pooling,
+    transductive; supervised, grouped cross-validation: logistic regression on embeddings, the hybrid head,
+    each pooled per group) with macro-F1, accuracy, coverage and precision of assigned, each with a 95 %
+    bootstrap interval over groups (docs/evaluate.md).
+    """
     from ..classify import load_codebook
+
+    if inputs:
+        _evaluate_inputs(inputs, codebook=load_codebook(codebook), encoder=encoder, folds=folds, task=task,
+                         text_column=text_column, label_column=label_column or task, group_column=group_column,
+                         labels_file=labels_file, id_column=id_column, maps=maps, seeds=seeds, boot=boot,
+                         supervised=not no_supervised, zero_shot=not no_zero_shot, as_json=as_json)
+        return
     from ..classify.evaluate import evaluate_store
 
     with Store.open(db) as store:
@@ -256,3 +293,79 @@ def evaluate(db: str, truth: str | None, codebook: str | None, encoder: str, fol
         s = rep[f"supervised_{task}"]
         click.echo(f"supervised {task} ({s['folds']}-fold CV, hybrid head): macro-F1 {s['macro_f1']:.3f}, "
                    f"accuracy {s['accuracy']:.3f}")
+
+
+def _read_frames(paths: tuple[Path, ...] | list[Path]) -> pd.DataFrame:
+    """Every row of the files (batch readers: CSV, Parquet, JSONL, Meta pages); a bad line is reported."""
+    from ..batch.readers import Rejected, iter_frames
+
+    rejects: list[Rejected] = []
+    frames = [f for p in paths for f in iter_frames(p, rejects=rejects)]
+    for r in rejects[:10]:
+        click.echo(f"  rejected {r.file}" + (f", line {r.line}" if r.line else "") + f": {r.reason}", err=True)
+    if len(rejects) > 10:
+        click.echo(f"  ... and {len(rejects) - 10:,} more rejected lines", err=True)
+    if not frames:
+        raise BubbleLensError(f"no rows in {', '.join(p.name for p in paths)}")
+    return pd.concat(frames, ignore_index=True)
+
+
+def _evaluate_inputs(inputs: tuple[Path, ...], *, codebook: Any, encoder: str, folds: int, task: str,
+                     text_column: str, label_column: str, group_column: str | None, labels_file: Path | None,
+                     id_column: str | None, maps: tuple[str, ...], seeds: int, boot: int, supervised: bool,
+                     zero_shot: bool, as_json: bool) -> None:
+    from ..classify import compare
+    from ..classify.labelled import labelled_set, read_label_map
+    from ..embed import get_encoder
+
+    say = (lambda s: click.echo(s, err=True)) if as_json else click.echo
+    where = ", ".join(p.name for p in inputs)
+    ls = labelled_set(_read_frames(inputs), text_column=text_column, label_column=label_column,
+                      group_column=group_column,
+                      labels=_read_frames([labels_file]) if labels_file is not None else None,
+                      id_column=id_column, label_map=read_label_map(maps), where=where)
+    d = ls.frame
+    texts, y, g = d["text"].tolist(), d["y"].to_numpy(dtype=object), d["group"].to_numpy(dtype=object)
+    counts = d["y"].value_counts()
+    n_groups = int(d["group"].nunique())
+    say(f"{len(d):,} labelled messages from {where}: {n_groups:,} groups"
+        + (f" ({group_column})" if ls.grouped else " (no --group-column: each message is its own group)")
+        + "; labels " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    if ls.left_out:
+        say("left out: " + ", ".join(f"{v:,} {k}" for k, v in ls.left_out.items()))
+    if ls.no_group:
+        say(f"{ls.no_group:,} message(s) without a {group_column}: each is a group of its own")
+    ids = codebook.camp_ids if task == "camp" else codebook.narrative_ids
+    cb_name = codebook.name or (Path(codebook.path).name if codebook.path else "default")
+    foreign = sorted(set(counts.index) - set(ids))
+    rep: dict[str, Any] = {"n": len(d), "groups": n_groups, "grouped": ls.grouped, "labels": counts.to_dict(),
+                           "left_out": ls.left_out, "task": task, "encoder": encoder,
+                           "codebook": cb_name, "codebook_sha256": codebook.sha256, "tables": {}}
+    if zero_shot and foreign:
+        share = float(counts[foreign].sum() / len(d))
+        say(f"the codebook does not fit these labels: {', '.join(foreign)} ({share:.0%} of the messages) "
+            f"{'is not a' if len(foreign) == 1 else 'are not'} {task} id{'s' if len(foreign) > 1 else ''} of "
+            f"codebook {cb_name!r} ({', '.join(ids)}); methods without labels never get them right "
+            "(map labels with --map FROM=TO)")
+        rep["labels_outside_codebook"] = foreign
+    enc = get_encoder(encoder)
+    X = enc.encode(texts)
+    rep["encoder"] = enc.id
+    interval = ("95 % bootstrap over groups: how much the figure rests on which "
+                + ("sponsors/authors" if ls.grouped else "messages") + " are in the set")
+    if zero_shot:
+        runs = compare.no_label_runs(codebook, enc, texts, y, g, X, task=task, log=lambda s: say(f"  {s}"))
+        rows = compare.comparison_table(y, g, {k: [v] for k, v in runs.items()}, n_boot=boot)
+        say("\n" + compare.format_table(f"no labels (codebook {cb_name}; {interval})", rows))
+        rep["tables"]["no_labels"] = rows
+    if supervised:
+        sruns = compare.supervised_runs(texts, y, g, X, seeds=seeds, folds=folds, pool=task == "camp",
+                                        log=lambda s: say(f"  {s}"))
+        rows = compare.comparison_table(y, g, sruns, n_boot=boot)
+        how = "grouped by " + (group_column or "message")
+        say("\n" + compare.format_table(f"supervised ({folds}-fold cross-validation {how}, median of {seeds} "
+                                         f"seed{'s' if seeds > 1 else ''}; {interval})", rows))
+        rep["tables"]["supervised"] = rows
+    rep["interval"] = interval
+    if as_json:
+        click.echo(json.dumps(rep, indent=2, sort_keys=True, default=str))
