@@ -1,8 +1,8 @@
 """Which segment rows a figure shows when a scheme has more segments than a reader can take in, and in
 what order (the report's heatmap, cross-cutting and funnel figures; docs/report.md, "Many segments").
 
-A region scheme of a real export holds every region an ad reached, abroad too: Meta's 2024 German ads
-reach some 450 regions of 30 countries, ten times more rows than fit a page. The rule:
+A region scheme of a real export holds every region an ad reached, abroad too: 150 of Meta's 2024 German
+ads leave 213 measured regions of about 20 countries, eight times more rows than fit a page. The rule:
 
 1. at most :data:`MAX_ROWS` (25) rows: an A4 page or a laptop screen at the report's 9 pt labels, and
    enough for the 16 German Länder, the 13 French régions or the 17 Spanish communities and a few more;
