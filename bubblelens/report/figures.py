@@ -27,10 +27,15 @@ plt.rcParams.update({"svg.hashsalt": "bubblelens", "svg.fonttype": "path", "font
 
 
 def heatmap_figure(segments: Sequence[str], narratives: Sequence[str], P: np.ndarray, *,
-                   title: str = "") -> Figure:
-    """Rows: segments; columns: narratives; colour and label: the share ``p[s, k]`` in percent."""
+                   title: str = "", groups: Sequence[str | None] | None = None, note: str = "") -> Figure:
+    """Rows: segments; columns: narratives; colour and label: the share ``p[s, k]`` in percent.
+
+    ``groups`` (one country per row, rows of a country next to each other; ``present.rows``): a line
+    between countries and the country's code at the right of its rows. ``note``: a line under the
+    figure (how many rows were left out), so that the exported PNG says it too.
+    """
     n_s, n_k = len(segments), len(narratives)
-    fig = Figure(figsize=(max(6.0, 0.55 * n_k + 3.0), max(2.5, 0.32 * n_s + 1.8)))
+    fig = Figure(figsize=(max(6.0, 0.55 * n_k + 3.0), max(2.5, 0.32 * n_s + 1.8 + (0.3 if note else 0.0))))
     ax = fig.subplots()
     data = np.asarray(P, dtype=float).reshape(n_s, n_k) * 100.0
     im = ax.imshow(data, aspect="auto", cmap="Blues", vmin=0.0, vmax=max(1.0, float(np.nanmax(data, initial=0))))
@@ -44,15 +49,35 @@ def heatmap_figure(segments: Sequence[str], narratives: Sequence[str], P: np.nda
                 if v >= 0.5:
                     ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=7,
                             color="white" if v > hi else "black")
-    fig.colorbar(im, ax=ax, label="%")
+    runs: list[tuple[str | None, int, int]] = []
+    for i, g in enumerate(groups or ()):
+        if runs and runs[-1][0] == g:
+            runs[-1] = (g, runs[-1][1], i + 1)
+        else:
+            runs.append((g, i, i + 1))
+    if len(runs) > 1:
+        side = ax.get_yaxis_transform()  # x in axes fraction, y in data (rows)
+        for g, a, b in runs:
+            if a:
+                ax.axhline(a - 0.5, color="black", linewidth=1.2)
+            ax.text(1.015, (a + b - 1) / 2, g or "?", transform=side, ha="left", va="center",
+                    fontsize=8, fontweight="bold", clip_on=False)
+    fig.colorbar(im, ax=ax, label="%", pad=0.09 if len(runs) > 1 else 0.05)
     if title:
         ax.set_title(title)
-    fig.tight_layout()
+    _note(fig, note)
     return fig
 
 
+def _note(fig: Figure, note: str) -> None:
+    """Lay the figure out, with ``note`` (if any) as a grey line at its foot."""
+    if note:
+        fig.text(0.01, 0.005, note, fontsize=7, color="#444444", ha="left", va="bottom")
+    fig.tight_layout(rect=(0, 0.03 if note else 0, 1, 1))
+
+
 def cross_cutting_figure(rows: Sequence[dict[str, Any]], *, xlabel: str = "cross-cutting share",
-                         title: str = "") -> Figure:
+                         title: str = "", note: str = "") -> Figure:
     """One point per segment (sorted, lowest on top) with its 95% interval as a horizontal bar."""
     rows = sorted(rows, key=lambda r: (r["value"], r["segment"]), reverse=True)
     fig = Figure(figsize=(7.0, max(2.5, 0.3 * len(rows) + 1.5)))
@@ -69,12 +94,12 @@ def cross_cutting_figure(rows: Sequence[dict[str, Any]], *, xlabel: str = "cross
     ax.grid(axis="x", alpha=0.3)
     if title:
         ax.set_title(title)
-    fig.tight_layout()
+    _note(fig, note)
     return fig
 
 
 def funnel_figure(rows: Sequence[dict[str, Any]], *, stages: Sequence[str] = ("supply", "targeted", "delivered"),
-                  title: str = "") -> Figure:
+                  title: str = "", note: str = "") -> Figure:
     """Grouped bars per segment: the count of ads at each stage of the funnel."""
     fig = Figure(figsize=(7.0, max(2.5, 0.45 * len(rows) + 1.5)))
     ax = fig.subplots()
@@ -89,7 +114,7 @@ def funnel_figure(rows: Sequence[dict[str, Any]], *, stages: Sequence[str] = ("s
     ax.legend(loc="lower right")
     if title:
         ax.set_title(title)
-    fig.tight_layout()
+    _note(fig, note)
     return fig
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "messages_only_measure",
     "narrative_labels",
     "rerun",
+    "segment_countries",
     "stored_name",
     "suppressed",
 ]
@@ -288,6 +289,24 @@ def funnel_rows(measure: dict[str, Any]) -> list[dict[str, Any]]:
             vals[f"cc_{st}"] = cc
         if any(isinstance(v, int | float) for v in vals.values()):
             out.append({"segment": str(r["segment"]), **vals})
+    return out
+
+
+def segment_countries(store: Store, scheme: str) -> dict[str, str]:
+    """Segment id (and region label) → ISO 3166-1 alpha-2 of the region it is, for a region scheme
+    (``present.maps.region_segments``: the shipped admin-1 shapes); {} for other schemes."""
+    from ..present.maps import region_schemes, region_segments
+
+    name = stored_name(scheme)
+    if name not in region_schemes(store.con):
+        return {}
+    seg = region_segments(store.con, name)
+    out: dict[str, str] = {}
+    for r in seg.itertuples(index=False):
+        if isinstance(r.country, str):
+            out[str(r.segment_id)] = r.country
+            if isinstance(r.region, str):
+                out.setdefault(r.region, r.country)
     return out
 
 

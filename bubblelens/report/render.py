@@ -19,6 +19,7 @@ import jinja2
 import numpy as np
 import pandas as pd
 
+from ..present.rows import RowSelection, country_label, select_rows
 from ..store import Store
 from . import figures as figs
 from . import pipeline
@@ -127,6 +128,30 @@ def _metric_cell(v: Any, lang: str) -> str:
         s = _fmt_val(v["value"], lang)
         return f"{s} [{_fmt_val(ci[0], lang)}, {_fmt_val(ci[1], lang)}]" if ci else s
     return _fmt_val(v, lang) if isinstance(v, int | float) and not isinstance(v, bool) else str(v)
+
+
+def _rows_short(sel: RowSelection, S: dict[str, str]) -> str:
+    """The line under a figure with rows left out (in the exported PNG too); "" when none is."""
+    return S["rows_short"].format(shown=sel.n_shown, total=sel.n_total) if sel.n_left_out else ""
+
+
+def _rows_note(sel: RowSelection, S: dict[str, str], lang: str, *, where: list[str],
+               volume: str | None = None, grouped: str = "rows_grouped") -> str:
+    """The caption's sentence on the rows of a figure (``present.rows``): how many are shown, by which
+    rule, how many are left out and ``where`` every row is; that rows are grouped by country. "" when
+    every row is shown and in one country (or none)."""
+    out = []
+    if sel.n_left_out:
+        volume = volume or S["rows_volume_impressions"]
+        rule = (S["rows_rule_home"].format(n_home=sel.n_home, home=sel.home, volume=volume) if sel.home
+                else S["rows_rule_largest"].format(volume=volume))
+        out.append(S["rows_left_out"].format(shown=sel.n_shown, total=sel.n_total, rule=rule,
+                                             left=sel.n_left_out, share=_fmt_pct(sel.left_out_share, lang)))
+        if where:
+            out[-1] = out[-1][:-1] + S["rows_where"].format(where=f" {S['rows_and']} ".join(where))
+    if sel.grouped:
+        out.append(S[grouped])
+    return " ".join(out)
 
 
 def _limitations(store: Store, measure: dict[str, Any], scheme: str, S: dict[str, str]) -> list[dict[str, Any]]:
@@ -284,22 +309,44 @@ def _write(store: Store, out: Path, measure: dict[str, Any], findings: Findings,
         cards.append({"kind": c["kind"], "title": t,
                       "ads": [{**a, "narrative_label": nlabel(a.get("narrative"))} for a in c["ads"]]})
 
-    # figures
-    labels, _imp, cols, P = segment_matrix(measure)
+    # figures: at most present.rows.MAX_ROWS rows each, grouped by country; the caption says what is left out
+    labels, imp, cols, P = segment_matrix(measure)
+    segs = measure.get("segments", [])
+    place = {} if measure.get("messages_only") else pipeline.segment_countries(store, scheme)
+
+    def country(label: str, sid: Any = None) -> str | None:
+        return place.get(str(sid)) if sid is not None and str(sid) in place else place.get(label)
+
     fig_bytes: dict[str, tuple[bytes, bytes]] = {}
+    files = files_dir(out).name + "/" if export else None
+    notes = {"heatmap": "", "cross_cutting": "", "funnel": ""}
     if labels and cols:
-        fig = figs.heatmap_figure(labels, [nlabel(k) for k in cols], P)
+        sel = select_rows(imp, [country(str(s["segment"]), s.get("segment_id")) for s in segs])
+        table = [] if measure.get("messages_only") else [S["rows_table"].format(table=S["segment_metrics"])]
+        notes["heatmap"] = _rows_note(sel, S, lang, where=table + ([S["rows_file"].format(
+            path=files + "narrative_share.csv")] if files else []), grouped="rows_grouped_heatmap")
+        fig = figs.heatmap_figure([labels[i] for i in sel.rows], [nlabel(k) for k in cols], P[list(sel.rows)],
+                                  groups=sel.countries, note=_rows_short(sel, S))
         fig_bytes["heatmap"] = (figs.to_svg(fig), figs.to_png(fig))
-    cc_rows = [{"segment": str(s["segment"]), "value": s["cross_cutting"]["value"],
-                "ci": s["cross_cutting"].get("ci")}
-               for s in measure.get("segments", [])
-               if isinstance(s.get("cross_cutting"), dict) and s["cross_cutting"].get("value") is not None]
-    if cc_rows:
-        fig = figs.cross_cutting_figure(cc_rows, xlabel=S["cross_cutting"])
+    with_cc = [s for s in segs if isinstance(s.get("cross_cutting"), dict)
+               and s["cross_cutting"].get("value") is not None]
+    if with_cc:
+        sel = select_rows([float(s.get("impressions") or 0.0) for s in with_cc],
+                          [country(str(s["segment"]), s.get("segment_id")) for s in with_cc])
+        notes["cross_cutting"] = _rows_note(sel, S, lang, where=[S["rows_below"]] + ([S["rows_file"].format(
+            path=files + "segments.csv")] if files else []))
+        cc_rows = [{"segment": country_label(str(s["segment"]), c), "value": s["cross_cutting"]["value"],
+                    "ci": s["cross_cutting"].get("ci")}
+                   for s, c in zip([with_cc[i] for i in sel.rows], sel.countries, strict=True)]
+        fig = figs.cross_cutting_figure(cc_rows, xlabel=S["cross_cutting"], note=_rows_short(sel, S))
         fig_bytes["cross_cutting"] = (figs.to_svg(fig), figs.to_png(fig))
     funnel = pipeline.funnel_rows(measure)
-    if funnel:
-        fig = figs.funnel_figure(funnel)
+    if funnel:  # rows: the most delivered ads first
+        sel = select_rows([float(r.get("delivered") or 0.0) for r in funnel],
+                          [country(str(r["segment"])) for r in funnel])
+        notes["funnel"] = _rows_note(sel, S, lang, where=[S["rows_below"]], volume=S["rows_volume_ads"])
+        fig = figs.funnel_figure([{**funnel[i], "segment": country_label(str(funnel[i]["segment"]), c)}
+                                  for i, c in zip(sel.rows, sel.countries, strict=True)], note=_rows_short(sel, S))
         fig_bytes["funnel"] = (figs.to_svg(fig), figs.to_png(fig))
     maps = [{**m, "key": f"map_{i + 1}"} for i, m in enumerate(report_maps(store, lang))]  # one per region scheme
     fig_bytes.update({m["key"]: (m.pop("svg"), m.pop("png")) for m in maps})
@@ -308,7 +355,6 @@ def _write(store: Store, out: Path, measure: dict[str, Any], findings: Findings,
     figures.setdefault("cross_cutting", "")
     figures.setdefault("funnel", "")
 
-    segs = measure.get("segments", [])
     metric_names = sorted({k for s in segs for k, v in s.items() if isinstance(v, dict) and "value" in v})
     segment_rows = [{"segment": s["segment"], "impressions": s.get("impressions"),
                      "metrics": {m: _metric_cell(s.get(m), lang) if m in s else "—" for m in metric_names}}
@@ -350,7 +396,7 @@ def _write(store: Store, out: Path, measure: dict[str, Any], findings: Findings,
         inputs=[{**i, "name": Path(str(i["path"])).name} for i in manifest["inputs"]],
         rejects=_rejects(store), manifest_sentence=S["manifest_sentence"].format(manifest=mpath.name),
         limitations=_limitations(store, measure, scheme, S), pct=pct, num=num, funnel=funnel,
-        ratio=lambda a, b: pct(float(a) / float(b)) if a is not None and b else "—", targeting=targeting,
+        notes=notes, ratio=lambda a, b: pct(float(a) / float(b)) if a is not None and b else "—", targeting=targeting,
         span=lambda b: pct(b[0]) if abs(b[0] - b[1]) < 5e-4 else f"{pct(b[0])}–{pct(b[1])}", spend=spend,
     )
     out.parent.mkdir(parents=True, exist_ok=True)
