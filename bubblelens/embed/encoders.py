@@ -30,7 +30,7 @@ import numpy as np
 
 from ..errors import ModelError
 
-__all__ = ["Encoder", "SentenceTransformerEncoder", "USEm3Encoder", "get_encoder"]
+__all__ = ["Encoder", "SentenceTransformerEncoder", "USEm3Encoder", "encoder_name", "get_encoder"]
 
 ST_BACKENDS = ("torch", "ct2-int8", "onnx", "onnx-int8")
 # A backend whose recipe changed outputs gets a new tag in the encoder id, so a store never reuses
@@ -510,3 +510,16 @@ def get_encoder(name: str = "usem3", *, backend: str | None = None, threads: int
     if name.startswith("st:"):
         backend = backend or os.environ.get("BUBBLELENS_ST_BACKEND") or None
     return _cached(name, backend, threads)
+
+
+_ST_ID = re.compile(r"^(st:.+?)(?:@[^-]*)?-st\d[^-]*(?:-.*)?$")
+
+
+def encoder_name(encoder_id: str) -> str:
+    """The :func:`get_encoder` name of an encoder id as run records and heads keep it: ``usem3-…`` →
+    ``usem3``, ``st:minilm@<pkg>-st<version>[-<backend>]`` → ``st:minilm``, ``st:PATH-st<version>…`` →
+    ``st:PATH``; anything else is returned as it is (``get_encoder`` then says it does not know it)."""
+    if encoder_id.startswith("usem3"):
+        return "usem3"
+    m = _ST_ID.match(encoder_id)
+    return m.group(1) if m else encoder_id
