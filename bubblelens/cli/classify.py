@@ -291,7 +291,8 @@ def evaluate(inputs: tuple[Path, ...], db: str, truth: str | None, codebook: str
     click.echo(f"camp accuracy, text only (sponsors hidden): {rep['camp_text_only']['accuracy']:.3f}")
     for task in ("narrative", "camp"):
         s = rep[f"supervised_{task}"]
-        click.echo(f"supervised {task} ({s['folds']}-fold CV, hybrid head): macro-F1 {s['macro_f1']:.3f}, "
+        how = f"grouped by sponsor, {s['n_groups']} sponsors" if s.get("grouped") else "not grouped"
+        click.echo(f"supervised {task} ({s['folds']}-fold CV {how}, hybrid head): macro-F1 {s['macro_f1']:.3f}, "
                    f"accuracy {s['accuracy']:.3f}")
 
 
