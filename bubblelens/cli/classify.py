@@ -321,10 +321,11 @@ def _evaluate_inputs(inputs: tuple[Path, ...], *, codebook: Any, encoder: str, f
 
     say = (lambda s: click.echo(s, err=True)) if as_json else click.echo
     where = ", ".join(p.name for p in inputs)
+    label_map = read_label_map(maps)  # a bad --map is said before any file is read
     ls = labelled_set(_read_frames(inputs), text_column=text_column, label_column=label_column,
                       group_column=group_column,
                       labels=_read_frames([labels_file]) if labels_file is not None else None,
-                      id_column=id_column, label_map=read_label_map(maps), where=where)
+                      id_column=id_column, label_map=label_map, where=where)
     d = ls.frame
     texts, y, g = d["text"].tolist(), d["y"].to_numpy(dtype=object), d["group"].to_numpy(dtype=object)
     counts = d["y"].value_counts()
