@@ -34,7 +34,8 @@ from ..geo.inventory import delivery_region_codes
 from .queries import Con, has_table
 
 __all__ = ["COLORSCALE", "MEASURES", "PLOTLY_GEO_CONFIG", "choropleth", "context_features", "country_totals",
-           "map_values", "measure_options", "region_schemes", "region_segments"]
+           "map_values", "measure_options", "region_schemes", "region_segments",
+           "segment_countries"]
 
 COLORSCALE = "Viridis"  # matplotlib's "viridis" in the report: the same scale in both
 # plotly.js fetches a base-map topojson (``<topojsonURL><name>.json``, default cdn.plot.ly) before it draws
@@ -135,6 +136,21 @@ def measure_options(con: Con, scheme: str) -> dict[str, list[str]]:
     measures = ["impressions"] + (["cross_cutting"] if "cross_cutting" in names else []) \
         + (["camp_share"] if camps else []) + (["narrative_share"] if narrs else [])
     return {"measures": measures, "camps": camps, "narratives": narrs}
+
+
+def segment_countries(con: Con, scheme: str) -> dict[str, str]:
+    """Segment id (and region label) → ISO 3166-1 alpha-2 of the region it is, for a region scheme
+    (:func:`region_segments`: the shipped admin-1 shapes); {} for other schemes. The report's and the
+    app's figures group their rows by it (``present.rows``)."""
+    if scheme not in region_schemes(con):
+        return {}
+    out: dict[str, str] = {}
+    for r in region_segments(con, scheme).itertuples(index=False):
+        if isinstance(r.country, str):
+            out[str(r.segment_id)] = r.country
+            if isinstance(r.region, str):
+                out.setdefault(r.region, r.country)
+    return out
 
 
 def map_values(con: Con, scheme: str, measure: str = "impressions", label: str | None = None, *,
