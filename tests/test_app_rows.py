@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 
 import pytest
 from apptest_helpers import goto, open_app
@@ -63,7 +62,7 @@ def store(tmp_path_factory: pytest.TempPathFactory, regions: dict[str, list[str]
             s.con.execute("INSERT INTO segment_members VALUES ('cells:region', ?, ?, 1.0, true)",
                           [f"region={r}", f"region={r}"])
     s.record_run("r-seg", "segment", status="ok", started_at=now, finished_at=now,
-                 params=json.loads('{"scheme": "cells"}'))
+                 params={"scheme": "cells"})
     s.close()
     return str(path)
 
