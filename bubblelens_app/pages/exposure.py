@@ -46,8 +46,9 @@ def _heatmap(scheme: str, long: pd.DataFrame, shares: pd.DataFrame, countries: d
         if rows.countries[i] != rows.countries[i - 1]:
             fig.add_hline(y=i - 0.5, line={"color": "black", "width": 1.5})
     fig.update_layout(height=max(320, 28 * len(P) + 160), xaxis_title="narrative", yaxis_title="segment",
-                      clickmode="event+select")
-    fig.update_yaxes(autorange="reversed")  # the first row (home country, most impressions) on top
+                      clickmode="event+select", margin={"t": 30})
+    # the first row (home country, most impressions) on top; a fixed range: no autorange padding
+    fig.update_yaxes(range=[len(P) - 0.5, -0.5])
     ev = chart(fig, long, key="heatmap", filename=f"exposure_{scheme}", on_select="rerun",
                selection_mode="points")
     points = getattr(getattr(ev, "selection", None), "points", None) or []
