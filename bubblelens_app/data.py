@@ -135,15 +135,17 @@ def audience_map(scheme: str, *, limit: int = 5000) -> pd.DataFrame:
 @st.cache_data(show_spinner=False, max_entries=64)
 def _exposure(path: str, key: str, scheme: str) -> dict[str, Any]:
     from bubblelens.present import exposure as E
+    from bubblelens.present.maps import segment_countries
 
     with connect(path) as con:
+        countries = segment_countries(con, scheme)  # region schemes: the heatmap groups rows by country
         long = Q.exposure_matrix(con, scheme)
         camp = Q.exposure_matrix(con, scheme, task="camp")
         measured = E.measured_segments(Q.metrics_table(con, "metrics_segments", scheme=scheme))
         glob = Q.metrics_table(con, "metrics_global", scheme=scheme)
     N = E.pivot(long)
     return {"long": long, "shares": N.div(N.sum(axis=1), axis=0), "camp_long": camp, "measured": measured,
-            "global_measured": glob}
+            "global_measured": glob, "countries": countries}
 
 
 def exposure(scheme: str) -> dict[str, Any]:

@@ -47,3 +47,30 @@ def test_map_values_put_each_region_segment_on_its_shape(store: str) -> None:
     assert ok.any() and ((cc.loc[ok, "value"] >= 0) & (cc.loc[ok, "value"] <= 1)).all()
     fig = map_figure(v, "FR", cc=cc, title="t", source="s")
     assert len(fig.axes) == 4                                             # two panels, two colour bars
+
+
+def test_map_caption_counts_add_up_to_the_measured_segments(store: str, tmp_path) -> None:
+    """Segments the measurement left out (under its floor: still rows of ``segments``, as 30 spill-over
+    regions of the 2024 German smoke pull) are neither drawn nor counted: drawn + abroad + on no map is
+    the number of measured segments (the caption once said 217 regions abroad for 213 measured segments)."""
+    import re
+    import shutil
+
+    path = tmp_path / "floor.duckdb"
+    shutil.copy(store, path)
+    with duckdb.connect(str(path)) as con:
+        for region, imp in (("Bayern", 90.0), ("Tennessee", 95.0)):  # regions abroad under the floor
+            con.execute("INSERT INTO segments VALUES ('cells', ?, ?, 12, ?, NULL, false, true, NULL, 'r')",
+                        [f"region={region}", f"region={region}", imp])
+            con.execute("INSERT INTO segment_members VALUES ('cells', ?, ?, 1.0, true)",
+                        [f"region={region}", f"region={region}"])
+        measured = con.execute("SELECT count(DISTINCT segment_id) FROM metrics_segments WHERE scheme = 'cells'"
+                               ).fetchone()[0]
+    with Store.open(path, read_only=True) as st:
+        (m,) = [x for x in report_maps(st) if x["scheme"] == "cells"]
+    got = re.search(r"\((\d+) regions drawn\)\. Of the (\d+) measured segments, (\d+) are drawn on them, (\d+) "
+                    r"are regions of other countries and (\d+) are on no map", m["caption"])
+    assert got, m["caption"]
+    n, total, here, abroad, left = map(int, got.groups())
+    assert (n, total, here, abroad) == (len(REGIONS), measured, len(REGIONS), 0)
+    assert here + abroad + left == total == len(REGIONS) + 12             # 5 régions, 12 age × gender cells

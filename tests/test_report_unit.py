@@ -185,3 +185,37 @@ def test_cli_report_writes_html_and_manifest(store: Store, tmp_path: Path, monke
     assert res.exit_code == 0, res.output
     assert out.exists() and (tmp_path / "cli.manifest.json").exists() and (tmp_path / "cli_files").is_dir()
     assert "ran `bubblelens measure` first" in res.output
+
+
+def test_report_says_what_it_cannot_show_when_no_ads_lie_behind_the_findings(store: Store,
+                                                                              tmp_path: Path) -> None:
+    """A measurement with findings but a store with no ads behind them (no delivery rows: a panel's
+    messages, another store's measurement) still gives a report; each finding and card says plainly that
+    its sponsors and ads cannot be shown (the template used to fail on the missing ``sponsors``)."""
+    store.con.execute("DELETE FROM deliveries")
+    res = build_report(store, tmp_path / "r.html", scheme="cells:region", measure=_measure(), export=False)
+    html = res.path.read_text(encoding="utf-8")
+    findings = html.split('<section id="findings">')[1].split("</section>")[0]
+    cards = html.split('<section id="cards">')[1].split("</section>")[0]
+    n_findings = findings.count('class="finding isolated"') + findings.count('class="finding concentrated"')
+    assert n_findings >= 2
+    no_ads = "The store holds no ads behind this finding: its sponsors and ads cannot be shown."
+    assert findings.count(no_ads) == n_findings
+    assert "Sponsors behind them" not in findings
+    assert cards.count(no_ads) == cards.count('<article class="card">') == n_findings
+    assert 'class="ad"' not in cards
+    fr = build_report(store, tmp_path / "fr.html", scheme="cells:region", measure=_measure(), lang="fr",
+                      export=False).path.read_text(encoding="utf-8")
+    assert "La base ne contient aucune annonce derrière ce constat" in fr
+
+
+def test_a_finding_whose_segment_has_no_ads_says_so_and_the_others_keep_their_sponsors(
+        store: Store, tmp_path: Path) -> None:
+    store.con.execute("DELETE FROM deliveries WHERE region = 'Bretagne'")
+    html = build_report(store, tmp_path / "r.html", scheme="cells:region", measure=_measure(),
+                        export=False).path.read_text(encoding="utf-8")
+    findings = html.split('<section id="findings">')[1].split("</section>")[0]
+    bretagne = findings.split('data-segment="Bretagne">')[1].split("</div>\n")[0]
+    occitanie = findings.split('data-segment="Occitanie">')[1].split("</div>\n")[0]
+    assert "cannot be shown" in bretagne and "Sponsors behind them" not in bretagne
+    assert "Sponsors behind them: Sponsor 2" in occitanie and "cannot be shown" not in occitanie

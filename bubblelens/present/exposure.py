@@ -9,14 +9,17 @@ positions are data (the codebook's, table ``camps``): :func:`segment_metrics` ta
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..measure import metrics as M
+from .rows import RowSelection, country_label, select_rows
 
-__all__ = ["SEGMENT_METRICS", "global_metrics", "measured_segments", "pivot", "segment_metrics"]
+__all__ = ["SEGMENT_METRICS", "HeatmapRows", "global_metrics", "heatmap_rows", "measured_segments", "pivot",
+           "rows_caption", "segment_metrics"]
 
 def pivot(long: pd.DataFrame, *, value: str = "impressions") -> pd.DataFrame:
     """Long ``segment_id, label, value`` rows → a segment × label matrix (missing pairs are 0)."""
@@ -107,3 +110,54 @@ def measured_segments(long: pd.DataFrame) -> pd.DataFrame:
     base = long.drop_duplicates("segment_id").set_index("segment_id")
     keep = [c for c in ("label", "impressions", "few_ads", "home_lean_source") if c in base]
     return base[keep].join(out, how="right").reset_index()
+
+
+@dataclass(frozen=True)
+class HeatmapRows:
+    """The rows the app's narratives-by-segment heatmap draws: ``shares`` (segment × narrative, in display
+    order, indexed by segment id), each row's ``labels`` (its country in brackets when grouped), its
+    ``countries`` (``None`` when not grouped), the ``selection`` (``present.rows``) and the ``caption``."""
+
+    shares: pd.DataFrame
+    labels: list[str]
+    countries: list[str | None]
+    selection: RowSelection
+    caption: str
+
+
+def heatmap_rows(shares: pd.DataFrame, impressions: Mapping[str, float] | pd.Series,
+                 countries: Mapping[str, str], *, show_all: bool = False) -> HeatmapRows:
+    """The rows of a segment × narrative ``shares`` matrix the heatmap shows, by the report's rule
+    (:func:`present.rows.select_rows`: at most 25, the home country first, grouped by country), or every
+    row (``show_all``, in the same grouped order). ``impressions`` and ``countries`` are by segment id."""
+    by_imp = sorted(range(len(shares)), key=lambda i: -float(impressions.get(str(shares.index[i]), 0.0) or 0.0))
+    shares = shares.iloc[by_imp]  # rows not grouped by country: most impressions on top
+    ids = [str(s) for s in shares.index]
+    imp = [float(impressions.get(s, 0.0) or 0.0) for s in ids]
+    ctry = [countries.get(s) for s in ids]
+    sel = select_rows(imp, ctry)
+    shown = select_rows(imp, ctry, max_rows=len(ids)) if show_all else sel
+    rows = list(shown.rows)
+    return HeatmapRows(shares=shares.iloc[rows], labels=[country_label(ids[i], c) for i, c in
+                                                         zip(rows, shown.countries, strict=True)],
+                       countries=list(shown.countries), selection=sel,
+                       caption=rows_caption(sel, all_shown=show_all, grouped=shown.grouped))
+
+
+def rows_caption(sel: RowSelection, *, all_shown: bool = False, grouped: bool | None = None,
+                 volume: str = "impressions") -> str:
+    """The app's sentence on a figure's rows: how many are shown, by which rule, how many are left out
+    (and their share of ``volume``) and whether the rows drawn are ``grouped`` by country (default: as
+    ``sel``); "" when there is nothing to say. ``all_shown``: the reader asked for every row."""
+    out = []
+    if sel.n_left_out and all_shown:
+        out.append(f"All {sel.n_total} rows shown.")
+    elif sel.n_left_out:
+        rule = (f"all {sel.n_home} rows of {sel.home} (the country with most of the {volume}), then the largest "
+                f"others by {volume}" if sel.home else f"the largest by {volume}")
+        out.append(f"{sel.n_shown} of {sel.n_total} rows shown: {rule}; the other {sel.n_left_out} "
+                   f"({sel.left_out_share:.1%} of the {volume}) are left out of the figure, not of the data: "
+                   f"tick “Show all {sel.n_total} rows” to draw them.")
+    if sel.grouped if grouped is None else grouped:
+        out.append("Rows are grouped by country (ISO code in brackets; none: no known country).")
+    return " ".join(out)

@@ -23,6 +23,7 @@ deficiencies and in grey-scale print); regions without a value are drawn light g
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
@@ -33,7 +34,8 @@ from ..geo.inventory import delivery_region_codes
 from .queries import Con, has_table
 
 __all__ = ["COLORSCALE", "MEASURES", "PLOTLY_GEO_CONFIG", "choropleth", "context_features", "country_totals",
-           "map_values", "measure_options", "region_schemes", "region_segments"]
+           "map_values", "measure_options", "region_schemes", "region_segments",
+           "segment_countries"]
 
 COLORSCALE = "Viridis"  # matplotlib's "viridis" in the report: the same scale in both
 # plotly.js fetches a base-map topojson (``<topojsonURL><name>.json``, default cdn.plot.ly) before it draws
@@ -136,14 +138,34 @@ def measure_options(con: Con, scheme: str) -> dict[str, list[str]]:
     return {"measures": measures, "camps": camps, "narratives": narrs}
 
 
-def map_values(con: Con, scheme: str, measure: str = "impressions", label: str | None = None) -> pd.DataFrame:
+def segment_countries(con: Con, scheme: str) -> dict[str, str]:
+    """Segment id (and region label) → ISO 3166-1 alpha-2 of the region it is, for a region scheme
+    (:func:`region_segments`: the shipped admin-1 shapes); {} for other schemes. The report's and the
+    app's figures group their rows by it (``present.rows``)."""
+    if scheme not in region_schemes(con):
+        return {}
+    out: dict[str, str] = {}
+    for r in region_segments(con, scheme).itertuples(index=False):
+        if isinstance(r.country, str):
+            out[str(r.segment_id)] = r.country
+            if isinstance(r.region, str):
+                out.setdefault(r.region, r.country)
+    return out
+
+
+def map_values(con: Con, scheme: str, measure: str = "impressions", label: str | None = None, *,
+               segments: Collection[str] | None = None) -> pd.DataFrame:
     """One row per drawn shape: iso_3166_2, country, region (label(s)), segment_id (the largest segment
     on the shape: the one a click opens), value, ci_low, ci_high, impressions, n_ads, n_sponsors, n_segments.
-    ``measure`` is one of :data:`MEASURES`; ``label`` names the camp or narrative of a share."""
+    ``measure`` is one of :data:`MEASURES`; ``label`` names the camp or narrative of a share; ``segments``
+    (ids), when given, keeps only those segments (the report: the ones the measurement kept)."""
     if measure not in MEASURES:
         raise ValueError(f"unknown measure {measure!r}; one of {', '.join(MEASURES)}")
     seg = region_segments(con, scheme)
-    seg = seg[seg["iso_3166_2"].notna() & ~seg["suppressed"].fillna(False).astype(bool)].copy()
+    keep = seg["iso_3166_2"].notna() & ~seg["suppressed"].fillna(False).astype(bool)
+    if segments is not None:
+        keep &= seg["segment_id"].astype(str).isin(set(segments))
+    seg = seg[keep].copy()
     if measure == "impressions":
         seg["value"] = seg["impressions"]
         seg["ci_low"], seg["ci_high"] = seg["impressions_lower"], seg["impressions_upper"]

@@ -282,8 +282,9 @@ def build_findings(store: Store, measure: dict[str, Any], *, scheme: str, n_segm
     else:
         msi = message_segment_impressions(store, scheme, k_min=k_min, impressions_min=impressions_min)
     msgs = _messages_frame(store).set_index("message_id")
-    if msi.empty:
-        return f
+    # no early return when no ad lies behind the measurement (a panel without its messages' delivery, a
+    # segment with no ad rows): every finding still gets its (empty) sponsors and card, and the report
+    # says what it cannot show
     msi = msi.join(msgs[["sponsor", "narrative"]], on="message_id")
     msi["sponsor"] = msi["sponsor"].fillna("—")
     def describe(ads: list[dict[str, Any]]) -> list[dict[str, Any]]:

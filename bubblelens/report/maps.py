@@ -37,15 +37,18 @@ _STRINGS = {
     "en": {"title": "Map: {scheme}, {country}", "impressions": "impressions", "cc": "cross-cutting share",
            "source": "Source: {n_ads} ads in this store, scheme {scheme}, measurement {run}. Shapes: Natural "
                      "Earth admin-1 (public domain). Colour: viridis; grey: no value or merged.",
-           "caption": "{country}: impressions and cross-cutting share by region ({n} regions drawn; {abroad} "
-                      "segments are regions of other countries; {left} are on no map: merged, unknown or not "
-                      "a region, see `bubblelens regions`)."},
+           "caption": "{country}: impressions and cross-cutting share by region ({n} regions drawn). Of the "
+                      "{total} measured segments, {here} are drawn on them, {abroad} are regions of other "
+                      "countries and {left} are on no map: merged, unknown or not a region (see `bubblelens "
+                      "regions`). Segments under the privacy floor are neither measured nor drawn."},
     "fr": {"title": "Carte : {scheme}, {country}", "impressions": "impressions", "cc": "part transversale",
            "source": "Source : {n_ads} annonces de cette base, schéma {scheme}, mesure {run}. Formes : Natural "
                      "Earth admin-1 (domaine public). Couleurs : viridis ; gris : sans valeur ou regroupé.",
            "caption": "{country} : impressions et part d'exposition transversale par région ({n} régions "
-                      "dessinées ; {abroad} segments sont des régions d'autres pays ; {left} ne sont sur aucune "
-                      "carte : regroupés, inconnus ou pas une région, voir `bubblelens regions`)."},
+                      "dessinées). Des {total} segments mesurés, {here} y sont dessinés, {abroad} sont des régions "
+                      "d'autres pays et {left} ne sont sur aucune carte : regroupés, inconnus ou pas une région "
+                      "(voir `bubblelens regions`). Les segments sous le seuil de confidentialité ne sont ni "
+                      "mesurés ni dessinés."},
 }
 
 
@@ -139,31 +142,39 @@ def map_heading(lang: str = "en") -> str:
 
 
 def report_maps(store: Store, lang: str = "en") -> list[dict[str, Any]]:
-    """One map per measured region scheme: ``{scheme, country, title, caption, svg, png}``."""
+    """One map per measured region scheme: ``{scheme, country, title, caption, svg, png}``.
+
+    A map shows the measurement: only the segments the measure stage kept are drawn and counted (the
+    segments table also holds those under the measurement's floor, which the measurement left out), so the
+    caption's counts add up to the number of measured segments: drawn + abroad + on no map.
+    """
     S = _STRINGS.get(lang, _STRINGS["en"])
     con = store.con
     measured = {r[0]: r[1] for r in con.execute(
         "SELECT scheme, max(run_id) FROM metrics_segments GROUP BY scheme").fetchall()}
-    total = {r[0]: r[1] for r in con.execute("SELECT scheme, count(*) FROM segments GROUP BY scheme").fetchall()}
+    kept: dict[str, set[str]] = {}
+    for sch, sid in con.execute("SELECT DISTINCT scheme, segment_id FROM metrics_segments").fetchall():
+        kept.setdefault(str(sch), set()).add(str(sid))
     n_ads = con.execute("SELECT count(*) FROM messages").fetchone()
     out = []
     for scheme in region_schemes(con):
         if scheme not in measured:
             continue
-        imp = map_values(con, scheme, "impressions")
+        imp = map_values(con, scheme, "impressions", segments=kept[scheme])
         if imp.empty:
             continue
-        cc = map_values(con, scheme, "cross_cutting")
+        cc = map_values(con, scheme, "cross_cutting", segments=kept[scheme])
         country = str(country_totals(imp)["country"].iloc[0])
         title = S["title"].format(scheme=scheme, country=country)
         source = S["source"].format(n_ads=f"{(n_ads or (0,))[0]:,}", scheme=scheme, run=measured[scheme])
         fig = map_figure(imp, country, cc=cc if cc["value"].notna().any() else None, title=title,
                          source=source, lang=lang)
         here = imp["country"] == country
-        drawn = int(here.sum())
-        left = int(total.get(scheme, 0)) - int(imp["n_segments"].sum())
+        total = len(kept[scheme])
+        left = total - int(imp["n_segments"].sum())
         out.append({"scheme": scheme, "country": country, "title": title,
-                    "caption": S["caption"].format(country=country, n=drawn, left=left,
+                    "caption": S["caption"].format(country=country, n=int(here.sum()), total=total,
+                                                   here=int(imp.loc[here, "n_segments"].sum()), left=left,
                                                    abroad=int(imp.loc[~here, "n_segments"].sum())),
                     "svg": to_svg(fig), "png": to_png(fig)})
     return out

@@ -294,20 +294,10 @@ def funnel_rows(measure: dict[str, Any]) -> list[dict[str, Any]]:
 
 def segment_countries(store: Store, scheme: str) -> dict[str, str]:
     """Segment id (and region label) → ISO 3166-1 alpha-2 of the region it is, for a region scheme
-    (``present.maps.region_segments``: the shipped admin-1 shapes); {} for other schemes."""
-    from ..present.maps import region_schemes, region_segments
+    (:func:`bubblelens.present.maps.segment_countries`); {} for other schemes."""
+    from ..present.maps import segment_countries
 
-    name = stored_name(scheme)
-    if name not in region_schemes(store.con):
-        return {}
-    seg = region_segments(store.con, name)
-    out: dict[str, str] = {}
-    for r in seg.itertuples(index=False):
-        if isinstance(r.country, str):
-            out[str(r.segment_id)] = r.country
-            if isinstance(r.region, str):
-                out.setdefault(r.region, r.country)
-    return out
+    return segment_countries(store.con, stored_name(scheme))
 
 
 def suppressed(store: Store, scheme: str, measure: dict[str, Any]) -> tuple[int, int]:

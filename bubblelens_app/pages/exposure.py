@@ -8,6 +8,8 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
+from bubblelens.present import exposure as E
+from bubblelens.present.rows import MAX_ROWS
 from bubblelens.report.findings import has_evidence
 from bubblelens_app import data, state
 from bubblelens_app.figures import chart
@@ -15,26 +17,38 @@ from bubblelens_app.figures import chart
 ADS = "bubblelens_app/pages/ads.py"
 
 
-def _heatmap(scheme: str, long: pd.DataFrame, P: pd.DataFrame) -> None:
+def _heatmap(scheme: str, long: pd.DataFrame, shares: pd.DataFrame, countries: dict[str, str]) -> None:
     st.subheader("Share of each narrative in what each segment receives")
     st.caption("Rows: segments (suppressed ones left out); columns: narratives; colour: share of the "
                "segment's impressions. Click a cell to open its ads.")
-    fig = go.Figure(go.Heatmap(z=P.to_numpy(), x=list(P.columns), y=list(P.index), colorscale="Blues",
+    # at most present.rows.MAX_ROWS rows, the home country first, grouped by country (the report's rule)
+    show_all = len(shares) > MAX_ROWS and st.checkbox(f"Show all {len(shares)} rows", value=False,
+                                                      key="heatmap_all")
+    rows = E.heatmap_rows(shares, long.groupby("segment_id")["impressions"].sum(), countries, show_all=show_all)
+    if rows.caption:
+        st.caption(rows.caption)
+    P = rows.shares
+    label = dict(zip(P.index, rows.labels, strict=True))
+    fig = go.Figure(go.Heatmap(z=P.to_numpy(), x=list(P.columns), y=rows.labels, colorscale="Blues",
                                colorbar={"title": "share"}, hoverinfo="skip"))
     # Plotly heatmaps cannot be selected: a transparent square marker on every cell takes the click.
     cells = P.stack().reset_index()
     cells.columns = pd.Index(["segment_id", "label", "share"])
     cells = cells.merge(long, on=["segment_id", "label"], how="left")
     fig.add_trace(go.Scatter(
-        x=cells["label"], y=cells["segment_id"], mode="markers",
+        x=cells["label"], y=cells["segment_id"].map(label), mode="markers",
         marker={"symbol": "square", "size": 22, "color": "rgba(0,0,0,0)"},
         customdata=cells[["segment_id", "label", "share", "impressions", "ads"]].fillna(0).to_numpy(),
         hovertemplate="%{customdata[0]} × %{customdata[1]}<br>share %{customdata[2]:.1%}<br>"
                       "impressions %{customdata[3]:,.0f} · ads %{customdata[4]}<extra></extra>",
         showlegend=False))
+    for i in range(1, len(rows.countries)):  # a line between countries when the rows are grouped
+        if rows.countries[i] != rows.countries[i - 1]:
+            fig.add_hline(y=i - 0.5, line={"color": "black", "width": 1.5})
     fig.update_layout(height=max(320, 28 * len(P) + 160), xaxis_title="narrative", yaxis_title="segment",
-                      clickmode="event+select")
-    fig.update_yaxes(autorange="reversed")  # the first row (most impressions) on top
+                      clickmode="event+select", margin={"t": 30})
+    # the first row (home country, most impressions) on top; a fixed range: no autorange padding
+    fig.update_yaxes(range=[len(P) - 0.5, -0.5])
     ev = chart(fig, long, key="heatmap", filename=f"exposure_{scheme}", on_select="rerun",
                selection_mode="points")
     points = getattr(getattr(ev, "selection", None), "points", None) or []
@@ -45,8 +59,10 @@ def _heatmap(scheme: str, long: pd.DataFrame, P: pd.DataFrame) -> None:
     with st.form("open_cell"):
         st.markdown("**Open the ads of one cell**")
         c1, c2 = st.columns(2)
-        seg = c1.selectbox("Segment", list(P.index), key="cell_segment")
-        narr = c2.selectbox("Narrative", list(P.columns), key="cell_narrative")
+        by_imp = long.groupby("segment_id")["impressions"].sum().sort_values(ascending=False).index
+        seg = c1.selectbox("Segment", [s for s in by_imp if s in shares.index],  # every row, drawn or not
+                           key="cell_segment")
+        narr = c2.selectbox("Narrative", list(shares.columns), key="cell_narrative")
         if st.form_submit_button("Open ads"):
             state.open_filtered(ADS, scheme=scheme, segment=seg, narrative=narr)
 
@@ -65,9 +81,7 @@ def render() -> None:
         st.info("No impressions can be attributed to this scheme's segments yet (needs scores and "
                 "deliveries or exposures).")
         return
-    # rows by impressions, largest first: the segments that matter on top, spill-over regions at the bottom
-    order = long.groupby("segment_id")["impressions"].sum().sort_values(ascending=False).index
-    _heatmap(scheme, long, ex["shares"].reindex([s for s in order if s in ex["shares"].index]))
+    _heatmap(scheme, long, ex["shares"], ex["countries"])
 
     measured = ex["measured"]
     if not len(measured):
