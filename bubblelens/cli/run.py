@@ -29,7 +29,8 @@ def app_command(db: str | Path, *, port: int = 8501, host: str = "127.0.0.1") ->
     env = {**os.environ, "BUBBLELENS_DB": str(Path(db).resolve())}
     cmd = [sys.executable, "-m", "streamlit", "run", str(app_py), "--server.headless", "true",
            "--server.address", host, "--server.port", str(port), "--browser.gatherUsageStats", "false",
-           "--client.showErrorDetails", "none", "--client.disableDataExport", "true"]
+           "--client.showErrorDetails", "none", "--client.disableDataExport", "true",
+           "--client.toolbarMode", "viewer"]
     return cmd, env
 
 
