@@ -74,3 +74,8 @@ def test_map_caption_counts_add_up_to_the_measured_segments(store: str, tmp_path
     n, total, here, abroad, left = map(int, got.groups())
     assert (n, total, here, abroad) == (len(REGIONS), measured, len(REGIONS), 0)
     assert here + abroad + left == total == len(REGIONS) + 12             # 5 régions, 12 age × gender cells
+    with duckdb.connect(str(path), read_only=True) as con:                 # the app's map: the same rule
+        drawn = map_values(con, "cells", "impressions")
+        every = map_values(con, "cells", "impressions", segments=[f"region={r}" for r in ("Bayern", "Tennessee")])
+    assert sorted(drawn["region"]) == sorted(REGIONS)
+    assert len(every) == 2  # they match shapes: only the measurement's rule keeps them off the map

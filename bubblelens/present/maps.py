@@ -158,9 +158,14 @@ def map_values(con: Con, scheme: str, measure: str = "impressions", label: str |
     """One row per drawn shape: iso_3166_2, country, region (label(s)), segment_id (the largest segment
     on the shape: the one a click opens), value, ci_low, ci_high, impressions, n_ads, n_sponsors, n_segments.
     ``measure`` is one of :data:`MEASURES`; ``label`` names the camp or narrative of a share; ``segments``
-    (ids), when given, keeps only those segments (the report: the ones the measurement kept)."""
+    (ids), when given, keeps only those segments; by default, once the scheme is measured, the segments the
+    measurement kept (those under its privacy floor are in the segments table but in no output)."""
     if measure not in MEASURES:
         raise ValueError(f"unknown measure {measure!r}; one of {', '.join(MEASURES)}")
+    if segments is None and has_table(con, "metrics_segments"):
+        measured = {str(r[0]) for r in con.execute(
+            "SELECT DISTINCT segment_id FROM metrics_segments WHERE scheme = ?", [scheme]).fetchall()}
+        segments = measured or None
     seg = region_segments(con, scheme)
     keep = seg["iso_3166_2"].notna() & ~seg["suppressed"].fillna(False).astype(bool)
     if segments is not None:
