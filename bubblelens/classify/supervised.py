@@ -35,7 +35,7 @@ FEATURES = ("hybrid", "embedding", "tfidf")
 DEFAULT_C = 10.0
 #: what ``bubblelens train`` chooses among by held-out log-loss (``--C auto``). Neither wins everywhere:
 #: on thousands of messages C = 10's probabilities are overconfident and, pooled per author/page (what
-#: classify and score do by default), C = 1 names far more camps right (French tweets 0.770 vs 0.596,
+#: classify and score do by default), C = 1 names far more camps right (French tweets 0.772 vs 0.606,
 #: German ads 0.758 vs 0.689; bench/results/classify_real.txt); on 150 fixture messages C = 1 is so
 #: unsure that a camp head abstains on nearly all (macro-F1 0.11 vs 0.65)
 C_CANDIDATES = (1.0, 10.0)

@@ -19,7 +19,7 @@ probabilities and the ``threshold`` rule are the answer (``unassigned`` below it
 
 Measured (bench/bench_classify_real.py, docs/classify.md): message level helps where the zero-shot start
 is reasonably precise (German party ads, codebook of the German parties); sponsor level lifts the French
-MPs' tweets with a codebook of their blocs (macro-F1 0.333 → 0.460 and precision 0.487 → 0.699, pooled
+MPs' tweets with a codebook of their blocs (macro-F1 0.394 → 0.579 and precision 0.591 → 0.754, pooled
 per MP); neither rescues a codebook that does not fit (the 2024 parties on 2017–22 MPs): self-training
 amplifies its start.
 """
