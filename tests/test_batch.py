@@ -228,3 +228,10 @@ def test_cli_scores_and_refuses_with_one_sentence(tmp_path: Path, ads: pd.DataFr
     bad = runner.invoke(main, [*args, "--out", str(tmp_path / "busy")])
     assert bad.exit_code == 2
     assert "refusing to write into it" in bad.output and "Traceback" not in bad.output
+
+
+def test_a_folder_mixing_formats_is_refused_with_the_remedy(tmp_path: Path) -> None:
+    (tmp_path / "ads.jsonl").write_text('{"id": "1", "ad_creative_bodies": ["x"]}\n', encoding="utf-8")
+    (tmp_path / "labels.csv").write_text("id,party\n1,A\n", encoding="utf-8")
+    with pytest.raises(ScoreError, match=r"mixes formats \(csv, jsonl\): name the files of one format instead"):
+        list(iter_chunks(tmp_path, chunk_size=10))

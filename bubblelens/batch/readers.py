@@ -29,6 +29,7 @@ __all__ = ["Chunk", "Rejected", "detect_format", "input_files", "iter_chunks", "
 FORMATS = ("parquet", "csv", "jsonl", "meta")
 _SUFFIX = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
            ".json": "meta"}
+_EXT = {"parquet": "parquet", "csv": "csv", "jsonl": "jsonl", "meta": "json"}
 _META_KEYS = ("ad_creative_bodies", "ad_creative_body", "ad_snapshot_url", "ad_creative_link_titles",
               "ad_creative_link_title")
 _BLOCK_ROWS = 8192
@@ -63,7 +64,8 @@ def detect_format(path: str | Path) -> str:
     if None in kinds:
         raise ScoreError(f"cannot tell the format of {path}: name it .parquet, .csv, .jsonl or .json")
     if len(kinds) > 1:
-        raise ScoreError(f"folder {path} mixes formats ({', '.join(sorted(k for k in kinds if k))})")
+        raise ScoreError(f"folder {path} mixes formats ({', '.join(sorted(k for k in kinds if k))}): name the files "
+                         f"of one format instead (e.g. {Path(path).name}/*.{_EXT[sorted(k for k in kinds if k)[-1]]})")
     return str(kinds.pop())
 
 
