@@ -118,17 +118,20 @@ def test_a_missing_column_is_named_with_the_columns_there_are() -> None:
 # --- the command ----------------------------------------------------------------------------------
 
 def test_evaluate_a_labelled_file_side_by_side(fixtures_dir: Path) -> None:
-    """The fixtures' messages with their truth in a second file: every method, grouped by sender."""
+    """The fixtures' messages with their truth in a second file: every method, grouped by sender, with the
+    encoder-per-language rows (English messages scored by MiniLM)."""
     res = CliRunner().invoke(main, [
         "evaluate", str(fixtures_dir / "messages.csv"), "--text-column", "body",
         "--labels", str(fixtures_dir / "truth" / "messages.csv"), "--id-column", "msg_id",
-        "--group-column", "sender_id", "--boot", "30", "--json"])
+        "--group-column", "sender_id", "--boot", "30", "--english-encoder", "st:minilm", "--json"])
     assert res.exit_code == 0, res.output
     rep = json.loads(res.stdout)
     assert rep["n"] == 800 and rep["grouped"] and rep["groups"] == 40
     no_lab = {r["method"]: r for r in rep["tables"]["no_labels"]}
     sup = {r["method"]: r for r in rep["tables"]["supervised"]}
-    assert set(no_lab) == {"majority", "cosine", "zero-shot", "zero-shot+pool", "transductive", "transductive+pool"}
+    assert set(no_lab) == {"majority", "cosine", "zero-shot", "zero-shot+pool", "zero-shot[en]", "zero-shot[en]+pool",
+                           "transductive", "transductive+pool"}
+    assert no_lab["zero-shot[en]"]["accuracy"] != no_lab["zero-shot"]["accuracy"]  # the English ads changed
     assert set(sup) == {"logreg-emb", "logreg-emb+pool", "hybrid", "hybrid+pool"}
     assert no_lab["cosine"]["macro_f1"][0] > no_lab["majority"]["macro_f1"][0] + 0.2
     assert sup["hybrid"]["macro_f1"][0] > no_lab["cosine"]["macro_f1"][0]

@@ -13,7 +13,9 @@ Methods that see no label (the codebook and the corpus only; ``task="camp"`` unl
   abstention rule.
 - ``zero-shot+pool``: the same, then sponsor pooling (:mod:`.pooling`, ``mean``; camps only).
 - ``transductive`` / ``transductive+pool``: what ``classify --transductive`` ships (:mod:`.transductive`;
-  camps only).
+  camps only);
+- ``zero-shot[en]`` / ``zero-shot[en]+pool`` (when an English encoder is given): the encoder per language of
+  ``classify --english-encoder``.
 
 Supervised methods (labels of the other groups only): ``folds``-fold ``StratifiedGroupKFold`` by group,
 once per seed, medians over seeds:
@@ -133,8 +135,13 @@ def cosine_labels(codebook: Codebook, encoder: Encoder, X: np.ndarray, task: str
 
 
 def no_label_runs(codebook: Codebook, encoder: Encoder, texts: list[str], y: np.ndarray, groups: np.ndarray,
-                  X: np.ndarray, *, task: str = "camp", log: Log = lambda s: None) -> dict[str, np.ndarray]:
-    """Each method that sees no label → its label for every message (see the module docstring)."""
+                  X: np.ndarray, *, task: str = "camp", english: Encoder | None = None,
+                  log: Log = lambda s: None) -> dict[str, np.ndarray]:
+    """Each method that sees no label → its label for every message (see the module docstring).
+
+    ``english`` (camps): also the encoder-per-language rows, ``zero-shot[en]`` (+pool): messages detected as
+    English (py3langid, :func:`.fit.detect_languages`) get their camp from a classifier on that encoder, the
+    others from ``encoder``, as ``classify --english-encoder`` does."""
     out: dict[str, np.ndarray] = {"majority": np.full(len(y), pd.Series(y).mode()[0], dtype=object),
                                   "cosine": cosine_labels(codebook, encoder, X, task)}
     if task != "camp":
@@ -146,6 +153,16 @@ def no_label_runs(codebook: Codebook, encoder: Encoder, texts: list[str], y: np.
     lab, P = zs.predict_with_proba(embeddings=X)
     out["zero-shot"] = np.asarray(lab, dtype=object)
     out["zero-shot+pool"] = pooled_labels(P, np.asarray(zs.classes_, dtype=object), lab != UNASSIGNED, keys)
+    if english is not None:
+        from .fit import detect_languages
+
+        langs = detect_languages(texts)
+        alt = CampClassifier(codebook=codebook, encoder=english).fit()
+        log(f"English by py3langid: {sum(x == 'en' for x in langs):,} of {len(texts):,} messages, camps from "
+            f"{english.id}")
+        for name, pool in (("zero-shot[en]", None), ("zero-shot[en]+pool", "mean")):
+            out[name] = np.asarray([c for c, *_ in zs.assign(texts, sponsor_ids=keys, embeddings=X, languages=langs,
+                                                              by_language={"en": alt}, pool=pool)], dtype=object)
     tr = CampClassifier(codebook=codebook, encoder=encoder, transductive=True).fit()
     out["transductive"] = np.asarray([c for c, *_ in tr.assign(texts, sponsor_ids=keys, embeddings=X)], dtype=object)
     log(f"transductive: {tr.transductive_history_}")

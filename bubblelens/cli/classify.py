@@ -255,11 +255,14 @@ def _echo_calibration(cal: dict[str, Any]) -> None:
               help="INPUT mode: bootstrap resamples of the groups behind each interval.")
 @click.option("--no-supervised", is_flag=True, help="INPUT mode: only the methods that see no label.")
 @click.option("--no-zero-shot", is_flag=True, help="INPUT mode: only the supervised methods (no codebook).")
+@click.option("--english-encoder", default=None,
+              help="INPUT mode, camps: also score English messages with this encoder (e.g. st:minilm), as "
+                   "classify --english-encoder does: rows zero-shot[en] and zero-shot[en]+pool.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
 def evaluate(inputs: tuple[Path, ...], db: str, truth: str | None, codebook: str | None, encoder: str, folds: int,
              task: str, text_column: str, label_column: str | None, group_column: str | None,
              labels_file: Path | None, id_column: str | None, maps: tuple[str, ...], seeds: int, boot: int,
-             no_supervised: bool, no_zero_shot: bool, as_json: bool) -> None:
+             no_supervised: bool, no_zero_shot: bool, english_encoder: str | None, as_json: bool) -> None:
     """Every method side by side on a labelled set: INPUT files (CSV, Parquet, JSONL, Meta JSON), or the
     store's messages joined to --truth.
 
@@ -274,7 +277,8 @@ def evaluate(inputs: tuple[Path, ...], db: str, truth: str | None, codebook: str
         _evaluate_inputs(inputs, codebook=load_codebook(codebook), encoder=encoder, folds=folds, task=task,
                          text_column=text_column, label_column=label_column or task, group_column=group_column,
                          labels_file=labels_file, id_column=id_column, maps=maps, seeds=seeds, boot=boot,
-                         supervised=not no_supervised, zero_shot=not no_zero_shot, as_json=as_json)
+                         supervised=not no_supervised, zero_shot=not no_zero_shot, english=english_encoder,
+                         as_json=as_json)
         return
     from ..classify.evaluate import evaluate_store
 
@@ -314,7 +318,7 @@ def _read_frames(paths: tuple[Path, ...] | list[Path]) -> pd.DataFrame:
 def _evaluate_inputs(inputs: tuple[Path, ...], *, codebook: Any, encoder: str, folds: int, task: str,
                      text_column: str, label_column: str, group_column: str | None, labels_file: Path | None,
                      id_column: str | None, maps: tuple[str, ...], seeds: int, boot: int, supervised: bool,
-                     zero_shot: bool, as_json: bool) -> None:
+                     zero_shot: bool, english: str | None, as_json: bool) -> None:
     from ..classify import compare
     from ..classify.labelled import labelled_set, read_label_map
     from ..embed import get_encoder
@@ -356,7 +360,10 @@ def _evaluate_inputs(inputs: tuple[Path, ...], *, codebook: Any, encoder: str, f
     interval = ("95 % bootstrap over groups: how much the figure rests on which "
                 + ("sponsors/authors" if ls.grouped else "messages") + " are in the set")
     if zero_shot:
-        runs = compare.no_label_runs(codebook, enc, texts, y, g, X, task=task, log=lambda s: say(f"  {s}"))
+        if english is not None and task != "camp":
+            raise BubbleLensError("--english-encoder applies to camps (--task camp)")
+        runs = compare.no_label_runs(codebook, enc, texts, y, g, X, task=task, log=lambda s: say(f"  {s}"),
+                                     english=get_encoder(english) if english else None)
         rows = compare.comparison_table(y, g, {k: [v] for k, v in runs.items()}, n_boot=boot)
         say("\n" + compare.format_table(f"no labels (codebook {cb_name}; {interval})", rows))
         rep["tables"]["no_labels"] = rows
