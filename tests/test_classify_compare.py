@@ -108,6 +108,21 @@ def test_labels_from_a_second_file_joined_on_an_id() -> None:
         labelled_set(msgs, label_column="partei", labels=labels)
 
 
+def test_ids_read_as_floats_join_ids_read_as_text() -> None:
+    msgs = pd.DataFrame({"id": [1.0, 2.0], "text": ["a", "b"]})
+    labels = pd.DataFrame({"id": ["1", "2"], "camp": ["x", "y"]})
+    assert list(labelled_set(msgs, labels=labels, id_column="id").frame["y"]) == ["x", "y"]
+
+
+def test_one_label_is_no_comparison() -> None:
+    from bubblelens.classify import load_codebook
+    from bubblelens.classify.compare import compare_methods
+
+    ls = labelled_set(pd.DataFrame({"text": ["a", "b"], "camp": ["x", "x"]}))
+    with pytest.raises(BubbleLensError, match="at least two labels"):
+        compare_methods(ls, load_codebook(), encoder=None)  # type: ignore[arg-type]
+
+
 def test_a_missing_column_is_named_with_the_columns_there_are() -> None:
     with pytest.raises(BubbleLensError, match=r"no label column 'camp' in x\.csv; columns: text, who"):
         labelled_set(pd.DataFrame({"text": ["a"], "who": ["w"]}), where="x.csv")

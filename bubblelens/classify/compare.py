@@ -50,12 +50,13 @@ from ..embed import Encoder
 from ..errors import BubbleLensError
 from .classifiers import CampClassifier, NarrativeClassifier
 from .codebook import Codebook
+from .labelled import LabelledSet
 from .pooling import pool_sponsors
 from .supervised import LinearHead
 from .zeroshot import UNASSIGNED
 
-__all__ = ["FIGURES", "HEADS", "EmbeddingLogReg", "Head", "bootstrap_groups", "comparison_table", "cosine_labels",
-           "format_table", "no_label_runs", "outcome", "pooled_labels", "supervised_runs"]
+__all__ = ["FIGURES", "HEADS", "EmbeddingLogReg", "Head", "bootstrap_groups", "compare_methods", "comparison_table",
+           "cosine_labels", "format_table", "no_label_runs", "outcome", "pooled_labels", "supervised_runs"]
 
 #: the columns of a comparison table
 FIGURES = ("macro_f1", "accuracy", "coverage", "precision")
@@ -240,3 +241,36 @@ def format_table(title: str, rows: list[dict[str, Any]]) -> str:
                                                                           "precision"))]
     lines += [f"{r['method']:{width}}" + "".join(f"{cell(r[k]):>22}" for k in FIGURES) for r in rows]
     return "\n".join(lines)
+
+
+def compare_methods(ls: LabelledSet, codebook: Codebook, encoder: Encoder, *, task: str = "camp",
+                    english: Encoder | None = None, zero_shot: bool = True, supervised: bool = True, seeds: int = 1,
+                    folds: int = 5, n_boot: int = 200, log: Log = lambda s: None) -> dict[str, Any]:
+    """Every method on a labelled set: the report of ``bubblelens evaluate INPUT…`` (JSON-ready).
+
+    ``labels_outside_codebook``: true labels that are not ids of the codebook (the methods without labels
+    can never name them); ``tables``: ``no_labels`` and ``supervised``, rows of :func:`comparison_table`."""
+    d = ls.frame
+    texts, y, g = d["text"].tolist(), d["y"].to_numpy(dtype=object), d["group"].to_numpy(dtype=object)
+    counts = d["y"].value_counts()
+    if len(counts) < 2:
+        raise BubbleLensError(f"a comparison needs at least two labels; the set has only {list(counts.index)}")
+    if english is not None and task != "camp":
+        raise BubbleLensError("an English encoder applies to camps (task camp)")
+    ids = codebook.camp_ids if task == "camp" else codebook.narrative_ids
+    rep: dict[str, Any] = {"n": len(d), "groups": int(d["group"].nunique()), "grouped": ls.grouped,
+                           "labels": {str(k): int(v) for k, v in counts.items()}, "left_out": ls.left_out,
+                           "no_group": ls.no_group, "task": task, "encoder": encoder.id,
+                           "codebook_sha256": codebook.sha256, "codebook_ids": ids,
+                           "labels_outside_codebook": sorted(set(map(str, counts.index)) - set(ids)),
+                           "interval": "95 % bootstrap over groups: how much the figure rests on which "
+                                       + ("sponsors/authors" if ls.grouped else "messages") + " are in the set",
+                           "tables": {}}
+    X = encoder.encode(texts)
+    if zero_shot:
+        runs = no_label_runs(codebook, encoder, texts, y, g, X, task=task, english=english, log=log)
+        rep["tables"]["no_labels"] = comparison_table(y, g, {k: [v] for k, v in runs.items()}, n_boot=n_boot)
+    if supervised:
+        sruns = supervised_runs(texts, y, g, X, seeds=seeds, folds=folds, pool=task == "camp", log=log)
+        rep["tables"]["supervised"] = comparison_table(y, g, sruns, n_boot=n_boot)
+    return rep

@@ -67,6 +67,11 @@ def _strings(s: pd.Series) -> pd.Series:
     return s.astype(object).where(s.notna(), "").map(lambda v: clean_text(v) if v != "" else "")
 
 
+def _ids(s: pd.Series) -> pd.Series:
+    """Ids as strings; a float that is a whole number loses its ``.0`` (a numeric column read as floats)."""
+    return _strings(s.map(lambda v: int(v) if isinstance(v, float) and v.is_integer() else v))
+
+
 def labelled_set(messages: pd.DataFrame, *, text_column: str = "text", label_column: str = "camp",
                  group_column: str | None = None, labels: pd.DataFrame | None = None, id_column: str | None = None,
                  label_map: Mapping[str, str] | None = None, where: str = "the input") -> LabelledSet:
@@ -78,9 +83,9 @@ def labelled_set(messages: pd.DataFrame, *, text_column: str = "text", label_col
         if id_column is None:
             raise BubbleLensError("a labels file needs --id-column, the id both files share")
         lab = labels.drop_duplicates(subset=[id_column], keep="last") if id_column in labels.columns else labels
-        key = _strings(_column(lab, id_column, "id", "the labels file"))
+        key = _ids(_column(lab, id_column, "id", "the labels file"))
         by_id = dict(zip(key, _strings(_column(lab, label_column, "label", "the labels file")), strict=True))
-        y = _strings(_column(messages, id_column, "id", where)).map(lambda k: by_id.get(k, ""))
+        y = _ids(_column(messages, id_column, "id", where)).map(lambda k: by_id.get(k, ""))
     else:
         y = _strings(_column(messages, label_column, "label", where))
     if group_column is not None:

@@ -319,7 +319,7 @@ def _evaluate_inputs(inputs: tuple[Path, ...], *, codebook: Any, encoder: str, f
                      text_column: str, label_column: str, group_column: str | None, labels_file: Path | None,
                      id_column: str | None, maps: tuple[str, ...], seeds: int, boot: int, supervised: bool,
                      zero_shot: bool, english: str | None, as_json: bool) -> None:
-    from ..classify import compare
+    from ..classify.compare import compare_methods, format_table
     from ..classify.labelled import labelled_set, read_label_map
     from ..embed import get_encoder
 
@@ -330,51 +330,32 @@ def _evaluate_inputs(inputs: tuple[Path, ...], *, codebook: Any, encoder: str, f
                       group_column=group_column,
                       labels=_read_frames([labels_file]) if labels_file is not None else None,
                       id_column=id_column, label_map=label_map, where=where)
-    d = ls.frame
-    texts, y, g = d["text"].tolist(), d["y"].to_numpy(dtype=object), d["group"].to_numpy(dtype=object)
-    counts = d["y"].value_counts()
-    n_groups = int(d["group"].nunique())
-    say(f"{len(d):,} labelled messages from {where}: {n_groups:,} groups"
+    counts = ls.frame["y"].value_counts()
+    say(f"{len(ls.frame):,} labelled messages from {where}: {ls.frame['group'].nunique():,} groups"
         + (f" ({group_column})" if ls.grouped else " (no --group-column: each message is its own group)")
         + "; labels " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     if ls.left_out:
         say("left out: " + ", ".join(f"{v:,} {k}" for k, v in ls.left_out.items()))
     if ls.no_group:
         say(f"{ls.no_group:,} message(s) without a {group_column}: each is a group of its own")
-    ids = codebook.camp_ids if task == "camp" else codebook.narrative_ids
     cb_name = codebook.name or (Path(codebook.path).name if codebook.path else "default")
-    foreign = sorted(set(counts.index) - set(ids))
-    rep: dict[str, Any] = {"n": len(d), "groups": n_groups, "grouped": ls.grouped, "labels": counts.to_dict(),
-                           "left_out": ls.left_out, "task": task, "encoder": encoder,
-                           "codebook": cb_name, "codebook_sha256": codebook.sha256, "tables": {}}
+    ids = codebook.camp_ids if task == "camp" else codebook.narrative_ids
+    foreign = sorted(set(map(str, counts.index)) - set(ids))
     if zero_shot and foreign:
-        share = float(counts[foreign].sum() / len(d))
+        share = float(counts[foreign].sum() / len(ls.frame))
         say(f"the codebook does not fit these labels: {', '.join(foreign)} ({share:.0%} of the messages) "
             f"{'is not a' if len(foreign) == 1 else 'are not'} {task} id{'s' if len(foreign) > 1 else ''} of "
             f"codebook {cb_name!r} ({', '.join(ids)}); methods without labels never get them right "
             "(map labels with --map FROM=TO)")
-        rep["labels_outside_codebook"] = foreign
-    enc = get_encoder(encoder)
-    X = enc.encode(texts)
-    rep["encoder"] = enc.id
-    interval = ("95 % bootstrap over groups: how much the figure rests on which "
-                + ("sponsors/authors" if ls.grouped else "messages") + " are in the set")
-    if zero_shot:
-        if english is not None and task != "camp":
-            raise BubbleLensError("--english-encoder applies to camps (--task camp)")
-        runs = compare.no_label_runs(codebook, enc, texts, y, g, X, task=task, log=lambda s: say(f"  {s}"),
-                                     english=get_encoder(english) if english else None)
-        rows = compare.comparison_table(y, g, {k: [v] for k, v in runs.items()}, n_boot=boot)
-        say("\n" + compare.format_table(f"no labels (codebook {cb_name}; {interval})", rows))
-        rep["tables"]["no_labels"] = rows
-    if supervised:
-        sruns = compare.supervised_runs(texts, y, g, X, seeds=seeds, folds=folds, pool=task == "camp",
-                                        log=lambda s: say(f"  {s}"))
-        rows = compare.comparison_table(y, g, sruns, n_boot=boot)
+    rep = compare_methods(ls, codebook, get_encoder(encoder), task=task,
+                          english=get_encoder(english) if english else None, zero_shot=zero_shot,
+                          supervised=supervised, seeds=seeds, folds=folds, n_boot=boot, log=lambda s: say(f"  {s}"))
+    rep["codebook"] = cb_name
+    if "no_labels" in rep["tables"]:
+        say("\n" + format_table(f"no labels (codebook {cb_name}; {rep['interval']})", rep["tables"]["no_labels"]))
+    if "supervised" in rep["tables"]:
         how = "grouped by " + (group_column or "message")
-        say("\n" + compare.format_table(f"supervised ({folds}-fold cross-validation {how}, median of {seeds} "
-                                         f"seed{'s' if seeds > 1 else ''}; {interval})", rows))
-        rep["tables"]["supervised"] = rows
-    rep["interval"] = interval
+        say("\n" + format_table(f"supervised ({folds}-fold cross-validation {how}, median of {seeds} "
+                                 f"seed{'s' if seeds > 1 else ''}; {rep['interval']})", rep["tables"]["supervised"]))
     if as_json:
         click.echo(json.dumps(rep, indent=2, sort_keys=True, default=str))
