@@ -143,6 +143,8 @@ def _exposure(path: str, key: str, scheme: str) -> dict[str, Any]:
         camp = Q.exposure_matrix(con, scheme, task="camp")
         measured = E.measured_segments(Q.metrics_table(con, "metrics_segments", scheme=scheme))
         glob = Q.metrics_table(con, "metrics_global", scheme=scheme)
+    # the measurement's floor applies to every figure: segments it left out (too few impressions) are not shown
+    long, camp = E.only_measured(long, measured), E.only_measured(camp, measured)
     N = E.pivot(long)
     return {"long": long, "shares": N.div(N.sum(axis=1), axis=0), "camp_long": camp, "measured": measured,
             "global_measured": glob, "countries": countries}

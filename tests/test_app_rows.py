@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pandas as pd
 import pytest
 from apptest_helpers import goto, open_app
 from streamlit.testing.v1 import AppTest
@@ -113,3 +114,13 @@ def test_heatmap_rows_of_a_scheme_without_countries_keep_the_largest_in_impressi
     assert "grouped" not in rows.caption
     small = heatmap_rows(shares.iloc[:3], imp, {})
     assert small.caption == "" and list(small.shares.index) == ["s02", "s01", "s00"]
+
+
+def test_segments_the_measurement_left_out_reach_no_figure() -> None:
+    from bubblelens.present.exposure import only_measured
+
+    long = pd.DataFrame({"segment_id": ["region=A", "region=A", "region=B", "region=C"],
+                         "label": ["x", "y", "x", "x"], "impressions": [500.0, 300.0, 60.0, 900.0]})
+    measured = pd.DataFrame({"segment_id": ["region=A", "region=C"]})   # B is under the 100-impression floor
+    assert list(only_measured(long, measured)["segment_id"]) == ["region=A", "region=A", "region=C"]
+    assert len(only_measured(long, measured.iloc[0:0])) == 4            # not measured yet: nothing to apply

@@ -18,8 +18,8 @@ import pandas as pd
 from ..measure import metrics as M
 from .rows import RowSelection, country_label, select_rows
 
-__all__ = ["SEGMENT_METRICS", "HeatmapRows", "global_metrics", "heatmap_rows", "measured_segments", "pivot",
-           "rows_caption", "segment_metrics"]
+__all__ = ["SEGMENT_METRICS", "HeatmapRows", "global_metrics", "heatmap_rows", "measured_segments", "only_measured",
+           "pivot", "rows_caption", "segment_metrics"]
 
 def pivot(long: pd.DataFrame, *, value: str = "impressions") -> pd.DataFrame:
     """Long ``segment_id, label, value`` rows → a segment × label matrix (missing pairs are 0)."""
@@ -161,3 +161,12 @@ def rows_caption(sel: RowSelection, *, all_shown: bool = False, grouped: bool | 
     if sel.grouped if grouped is None else grouped:
         out.append("Rows are grouped by country (ISO code in brackets; none: no known country).")
     return " ".join(out)
+
+
+def only_measured(long: pd.DataFrame, measured: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a long segment matrix whose segment the measurement kept (``measured``: its
+    ``segment_id`` column); all rows while the scheme is not measured. Segments under the measurement's
+    privacy floor (too few impressions) stay in the segments table but must not reach a figure."""
+    if measured.empty or "segment_id" not in measured:
+        return long
+    return long[long["segment_id"].astype(str).isin(set(measured["segment_id"].astype(str)))]
