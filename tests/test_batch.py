@@ -66,11 +66,11 @@ def test_meta_ad_text_joins_bodies_titles_descriptions_without_duplicates() -> N
     row = meta_ad_row({"id": 12, "ad_creative_bodies": ["Votez!", "Votez!"], "ad_creative_link_titles":
                        ["Le 9 juin"], "ad_creative_link_descriptions": ["Votez!", "Tous aux urnes"],
                        "page_id": "77", "page_name": "Parti"})
-    assert row == {"id": "12", "text": "Votez!\nLe 9 juin\nTous aux urnes", "page_id": "77",
+    assert row == {"id": "12", "text": "Votez!\n\nLe 9 juin\n\nTous aux urnes", "page_id": "77",
                    "page_name": "Parti"}
     old = meta_ad_row({"ad_creative_body": "Texte", "ad_creative_link_title": "Titre",
                        "ad_snapshot_url": "https://www.facebook.com/ads/archive/render_ad/?id=4242&access_token=x"})
-    assert (old["id"], old["text"]) == ("4242", "Texte\nTitre")
+    assert (old["id"], old["text"]) == ("4242", "Texte\n\nTitre")
 
 
 def test_real_meta_pages_and_folder(tmp_path: Path, shared_data: Path) -> None:

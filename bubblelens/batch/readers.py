@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ..errors import ScoreError
+from ..ingest.meta_api import join_text
 
 __all__ = ["Chunk", "Rejected", "detect_format", "input_files", "iter_chunks", "iter_frames", "meta_ad_row"]
 
@@ -69,16 +70,6 @@ def detect_format(path: str | Path) -> str:
     return str(kinds.pop())
 
 
-def _dedup_join(parts: Iterable[Any]) -> str:
-    seen: list[str] = []
-    for x in parts:
-        if isinstance(x, str):
-            s = x.strip()
-            if s and s not in seen:
-                seen.append(s)
-    return "\n".join(seen)
-
-
 def _as_list(v: Any) -> list[Any]:
     if v is None:
         return []
@@ -88,21 +79,23 @@ def _as_list(v: Any) -> list[Any]:
 def meta_ad_row(ad: dict[str, Any]) -> dict[str, Any]:
     """One Meta ``/ads_archive`` ad → ``id, text, page_id, page_name``.
 
-    ``text`` is the de-duplicated join (newline) of the creative bodies, link titles and link
-    descriptions, in that order; old field names (``ad_creative_body`` …, one string each) are read
-    too. The id is ``id``, else the ``id=`` of ``ad_snapshot_url`` (2019 pages have no ``id``).
+    ``text`` is built as ``bubblelens ingest`` builds it (:func:`..ingest.meta_api.join_text`): the
+    creative bodies, link titles and link descriptions (each the new list field, else the old string
+    field), de-duplicated, joined by a blank line; a value that is not a string is skipped. The id is
+    ``id``, else the ``id=`` of ``ad_snapshot_url`` (2019 pages have no ``id``).
     """
-    parts: list[Any] = []
+    parts: list[str] = []
     for new, old in (("ad_creative_bodies", "ad_creative_body"),
                      ("ad_creative_link_titles", "ad_creative_link_title"),
                      ("ad_creative_link_descriptions", "ad_creative_link_description")):
-        parts += _as_list(ad.get(new)) + _as_list(ad.get(old))
+        v = ad.get(new)
+        parts += [x for x in _as_list(ad.get(old) if v is None else v) if isinstance(x, str)]
     ad_id = ad.get("id")
     if ad_id is None:
         m = _SNAPSHOT_ID.search(str(ad.get("ad_snapshot_url") or ""))
         ad_id = m.group(1) if m else None
     page_id = ad.get("page_id")
-    return {"id": None if ad_id is None else str(ad_id), "text": _dedup_join(parts),
+    return {"id": None if ad_id is None else str(ad_id), "text": join_text(parts),
             "page_id": None if page_id is None else str(page_id), "page_name": ad.get("page_name")}
 
 

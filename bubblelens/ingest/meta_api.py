@@ -24,7 +24,7 @@ from .ranges import parse_count, parse_date, parse_range
 from .text import DecodedFile
 from .writer import BadField, Batch, OptionalFields, Reject, content_id
 
-__all__ = ["AD_FIELDS", "is_meta_record", "read_meta_api"]
+__all__ = ["AD_FIELDS", "is_meta_record", "join_text", "read_meta_api"]
 
 FORMAT = "meta"
 #: Fields that mark a JSON object as an ad-archive ad (any one suffices for detection).
@@ -91,7 +91,7 @@ def _strings(ad: dict[str, Any], new: str, old: str) -> list[str]:
 _CONTROL = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def _join_text(parts: list[str]) -> str:
+def join_text(parts: list[str]) -> str:
     """De-duplicated join, order kept: bodies, then link titles, then descriptions. Control
     characters other than tab and line ends are dropped (they only hide text)."""
     seen: set[str] = set()
@@ -246,7 +246,7 @@ def _add_ad(ad: dict[str, Any], line: int, batch: Batch, src: DecodedFile, *, ch
     titles = _strings(ad, "ad_creative_link_titles", "ad_creative_link_title")
     descs = _strings(ad, "ad_creative_link_descriptions", "ad_creative_link_description")
     caps = _strings(ad, "ad_creative_link_captions", "ad_creative_link_caption")
-    text = _join_text(bodies + titles + descs)
+    text = join_text(bodies + titles + descs)
     url = ad.get("ad_snapshot_url")
     if url is not None and not isinstance(url, str):
         raise BadField("ad_snapshot_url", "not a string")
