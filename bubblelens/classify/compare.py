@@ -37,7 +37,6 @@ its own group, and messages of one author then make both the folds and the inter
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -200,16 +199,6 @@ def supervised_runs(texts: list[str], y: np.ndarray, groups: np.ndarray, X: np.n
     return out
 
 
-@dataclass(frozen=True)
-class _Row:
-    method: str
-    seeds: int
-    figures: dict[str, list[float]]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "seeds": self.seeds, **self.figures}
-
-
 def comparison_table(y: np.ndarray, groups: np.ndarray, runs: dict[str, list[np.ndarray]], *, n_boot: int = 200,
                      seed: int = 0) -> list[dict[str, Any]]:
     """One row per method: each figure as ``[median over seeds, lo, hi]``, the interval from bootstrap
@@ -223,11 +212,11 @@ def comparison_table(y: np.ndarray, groups: np.ndarray, runs: dict[str, list[np.
         med = {k: float(np.median([s[k] for s in per_seed])) for k in FIGURES}
         typical = preds[int(np.argsort([s["macro_f1"] for s in per_seed])[len(per_seed) // 2])]
         boot = pd.DataFrame([outcome(y[i], typical[i], labels) for i in draws])
-        figs = {}
+        row: dict[str, Any] = {"method": name, "seeds": len(preds)}
         for k in FIGURES:
             lo, hi = boot[k].quantile([0.025, 0.975])
-            figs[k] = [round(med[k], 3), round(float(lo), 3), round(float(hi), 3)]
-        rows.append(_Row(name, len(preds), figs).as_dict())
+            row[k] = [round(med[k], 3), round(float(lo), 3), round(float(hi), 3)]
+        rows.append(row)
     return rows
 
 
