@@ -79,3 +79,19 @@ def test_map_caption_counts_add_up_to_the_measured_segments(store: str, tmp_path
         every = map_values(con, "cells", "impressions", segments=[f"region={r}" for r in ("Bayern", "Tennessee")])
     assert sorted(drawn["region"]) == sorted(REGIONS)
     assert len(every) == 2  # they match shapes: only the measurement's rule keeps them off the map
+
+
+def test_a_flat_share_map_has_a_colour_bar_that_tells_the_value() -> None:
+    """Cross-cutting share 0 in every region (no camp known): the colour bar runs 0 % → 10 %, it does not
+    invent a symmetric range around a degenerate one."""
+    import pandas as pd
+
+    v = pd.DataFrame({"iso_3166_2": ["FR-BRE", "FR-IDF"], "country": ["FR", "FR"], "region": ["Bretagne", "IdF"],
+                      "segment_id": ["a", "b"], "value": [1000.0, 2000.0], "ci_low": [900.0, 1800.0],
+                      "ci_high": [1100.0, 2200.0], "impressions": [1000.0, 2000.0], "n_ads": [3, 4],
+                      "n_sponsors": [1, 2], "n_segments": [1, 1]})
+    cc = v.assign(value=[0.0, 0.0])
+    fig = map_figure(v, "FR", cc=cc, title="t", source="s")
+    bars = [a for a in fig.axes if a.get_label() == "<colorbar>"]
+    assert len(bars) == 2
+    assert bars[1].get_xlim() == pytest.approx((0.0, 0.1))

@@ -78,8 +78,11 @@ def _panel(ax: Any, feats: list[dict[str, Any]], ctx: list[dict[str, Any]], valu
            *, label: str, share: bool, fig: Figure) -> None:
     cmap = colormaps[CMAP]
     vals = np.array([v for v in values.values() if v is not None and np.isfinite(v)], dtype=float)
-    norm = Normalize(vmin=0.0 if share or not len(vals) else float(vals.min()),
-                     vmax=float(vals.max()) if len(vals) else 1.0)
+    lo = 0.0 if share or not len(vals) else float(vals.min())
+    hi = float(vals.max()) if len(vals) else 1.0
+    # every value equal (e.g. a cross-cutting share of 0 everywhere): a flat range would paint them with the
+    # lowest colour under a made-up scale; widen it upwards so the colour bar tells the value
+    norm = Normalize(vmin=lo, vmax=hi if hi > lo else lo + (0.1 if share else max(1.0, abs(lo))))
     grey = (0.88, 0.88, 0.88, 1.0)
     ax.add_collection(PatchCollection([PathPatch(_path(f["geometry"])) for f in ctx], facecolor=grey,
                                       edgecolor="white", linewidth=0.4))
