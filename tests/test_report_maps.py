@@ -31,6 +31,11 @@ def test_one_map_per_measured_region_scheme_with_legend_and_source(store: str) -
     assert f"{len(REGIONS)} regions drawn" in m["caption"]
     assert [x["svg"] for x in again] == [x["svg"] for x in maps]       # deterministic
     assert b"<script" not in m["svg"]
+    with Store.open(store, read_only=True) as st:
+        lean = {r[0] for r in st.con.execute("SELECT DISTINCT home_lean_source FROM metrics_segments WHERE "
+                                             "scheme = ? AND metric = 'cross_cutting'", [m["scheme"]]).fetchall()}
+    # a circular lean (what a region receives most) is said where the cross-cutting share is drawn
+    assert lean == {"circular"} and "circular lean" in m["caption"]
 
 
 def test_map_values_put_each_region_segment_on_its_shape(store: str) -> None:

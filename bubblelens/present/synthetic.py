@@ -269,7 +269,7 @@ def _write_metrics(con: Any) -> None:
             for m in ("cross_cutting", "effective_narratives", "gini_simpson"):
                 v = float(r[m])
                 rows.append(("syn-measure", scheme, r["segment_id"], r["segment_id"], m, v, 0.9 * v, min(1.1 * v, 1e9),
-                             float(r["impressions"]), False, "dominant camp received"))
+                             float(r["impressions"]), False, "circular"))  # the lean source measure writes
         con.executemany("INSERT INTO metrics_segments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         g = E.global_metrics(nn, seg)
         con.executemany("INSERT INTO metrics_global VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -35,6 +35,10 @@ __all__ = ["CMAP", "map_figure", "map_heading", "report_maps"]
 CMAP = "viridis"
 _STRINGS = {
     "en": {"title": "Map: {scheme}, {country}", "impressions": "impressions", "cc": "cross-cutting share",
+           "cc_circular": "cross-cutting share (circular lean)",
+           "circular": " Each region's home camp is the camp it receives most (circular lean, no --lean file): "
+                       "the cross-cutting share says how much of what a region gets is not that camp, not who "
+                       "lives there (docs/metrics.md).",
            "source": "Source: {n_ads} ads in this store, scheme {scheme}, measurement {run}. Shapes: Natural "
                      "Earth admin-1 (public domain). Colour: viridis; grey: no value or merged.",
            "caption": "{country}: impressions and cross-cutting share by region ({n} regions drawn). Of the "
@@ -42,6 +46,10 @@ _STRINGS = {
                       "countries and {left} are on no map: merged, unknown or not a region (see `bubblelens "
                       "regions`). Segments under the privacy floor are neither measured nor drawn."},
     "fr": {"title": "Carte : {scheme}, {country}", "impressions": "impressions", "cc": "part transversale",
+           "cc_circular": "part transversale (orientation circulaire)",
+           "circular": " Le camp de référence de chaque région est celui qu'elle reçoit le plus (orientation "
+                       "circulaire, sans fichier --lean) : la part transversale dit combien de ce qu'elle reçoit "
+                       "n'est pas ce camp, pas qui y vit (docs/metrics.md).",
            "source": "Source : {n_ads} annonces de cette base, schéma {scheme}, mesure {run}. Formes : Natural "
                      "Earth admin-1 (domaine public). Couleurs : viridis ; gris : sans valeur ou regroupé.",
            "caption": "{country} : impressions et part d'exposition transversale par région ({n} régions "
@@ -103,8 +111,9 @@ def _panel(ax: Any, feats: list[dict[str, Any]], ctx: list[dict[str, Any]], valu
 
 
 def map_figure(values: pd.DataFrame, country: str, *, cc: pd.DataFrame | None = None, title: str = "",
-               source: str = "", lang: str = "en") -> Figure:
-    """The map of one country: impressions, and (``cc``, values of ``cross_cutting``) a second panel."""
+               source: str = "", lang: str = "en", circular: bool = False) -> Figure:
+    """The map of one country: impressions, and (``cc``, values of ``cross_cutting``) a second panel,
+    labelled as measured against a circular lean when ``circular``."""
     from ..geo import country_geojson
 
     S = _STRINGS.get(lang, _STRINGS["en"])
@@ -121,7 +130,8 @@ def map_figure(values: pd.DataFrame, country: str, *, cc: pd.DataFrame | None = 
     panels = [("impressions", dict(zip(v["iso_3166_2"], v["value"].astype(float), strict=True)), False)]
     if cc is not None and len(cc):
         c = cc[cc["country"] == country]
-        panels.append(("cc", dict(zip(c["iso_3166_2"], c["value"].astype(float), strict=True)), True))
+        panels.append(("cc_circular" if circular else "cc",
+                       dict(zip(c["iso_3166_2"], c["value"].astype(float), strict=True)), True))
     h = 5.2
     w_one = max(3.0, min(7.0, h * (x1 - x0) / max(1e-6, (y1 - y0) * aspect)))
     fig = Figure(figsize=(w_one * len(panels) + 0.6, h + 1.3))
@@ -159,6 +169,9 @@ def report_maps(store: Store, lang: str = "en") -> list[dict[str, Any]]:
     for sch, sid in con.execute("SELECT DISTINCT scheme, segment_id FROM metrics_segments").fetchall():
         kept.setdefault(str(sch), set()).add(str(sid))
     n_ads = con.execute("SELECT count(*) FROM messages").fetchone()
+    circular = {str(r[0]) for r in con.execute(
+        "SELECT scheme FROM metrics_segments WHERE metric = 'cross_cutting' GROUP BY scheme "
+        "HAVING bool_and(coalesce(home_lean_source, '') = 'circular')").fetchall()}
     out = []
     for scheme in region_schemes(con):
         if scheme not in measured:
@@ -171,13 +184,14 @@ def report_maps(store: Store, lang: str = "en") -> list[dict[str, Any]]:
         title = S["title"].format(scheme=scheme, country=country)
         source = S["source"].format(n_ads=f"{(n_ads or (0,))[0]:,}", scheme=scheme, run=measured[scheme])
         fig = map_figure(imp, country, cc=cc if cc["value"].notna().any() else None, title=title,
-                         source=source, lang=lang)
+                         source=source, lang=lang, circular=scheme in circular)
         here = imp["country"] == country
         total = len(kept[scheme])
         left = total - int(imp["n_segments"].sum())
         out.append({"scheme": scheme, "country": country, "title": title,
                     "caption": S["caption"].format(country=country, n=int(here.sum()), total=total,
                                                    here=int(imp.loc[here, "n_segments"].sum()), left=left,
-                                                   abroad=int(imp.loc[~here, "n_segments"].sum())),
+                                                   abroad=int(imp.loc[~here, "n_segments"].sum()))
+                    + (S["circular"] if scheme in circular and cc["value"].notna().any() else ""),
                     "svg": to_svg(fig), "png": to_png(fig)})
     return out
