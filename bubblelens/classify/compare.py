@@ -55,7 +55,8 @@ from .supervised import LinearHead
 from .zeroshot import UNASSIGNED
 
 __all__ = ["FIGURES", "HEADS", "EmbeddingLogReg", "Head", "bootstrap_groups", "compare_methods", "comparison_table",
-           "cosine_labels", "format_table", "no_label_runs", "outcome", "pooled_labels", "supervised_runs"]
+           "cosine_labels", "format_table", "labels_outside", "no_label_runs", "outcome", "pooled_labels",
+           "supervised_runs"]
 
 #: the columns of a comparison table
 FIGURES = ("macro_f1", "accuracy", "coverage", "precision")
@@ -232,6 +233,13 @@ def format_table(title: str, rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def labels_outside(codebook: Codebook, labels: Sequence[str], task: str = "camp") -> tuple[list[str], list[str]]:
+    """The codebook's ids for ``task`` and the sorted ``labels`` that are none of them (methods without
+    labels can never name those)."""
+    ids = codebook.camp_ids if task == "camp" else codebook.narrative_ids
+    return ids, sorted(set(map(str, labels)) - set(ids))
+
+
 def compare_methods(ls: LabelledSet, codebook: Codebook, encoder: Encoder, *, task: str = "camp",
                     english: Encoder | None = None, zero_shot: bool = True, supervised: bool = True, seeds: int = 1,
                     folds: int = 5, n_boot: int = 200, log: Log = lambda s: None) -> dict[str, Any]:
@@ -246,12 +254,12 @@ def compare_methods(ls: LabelledSet, codebook: Codebook, encoder: Encoder, *, ta
         raise BubbleLensError(f"a comparison needs at least two labels; the set has only {list(counts.index)}")
     if english is not None and task != "camp":
         raise BubbleLensError("an English encoder applies to camps (task camp)")
-    ids = codebook.camp_ids if task == "camp" else codebook.narrative_ids
+    ids, foreign = labels_outside(codebook, list(counts.index), task)
     rep: dict[str, Any] = {"n": len(d), "groups": int(d["group"].nunique()), "grouped": ls.grouped,
                            "labels": {str(k): int(v) for k, v in counts.items()}, "left_out": ls.left_out,
                            "no_group": ls.no_group, "task": task, "encoder": encoder.id,
                            "codebook_sha256": codebook.sha256, "codebook_ids": ids,
-                           "labels_outside_codebook": sorted(set(map(str, counts.index)) - set(ids)),
+                           "labels_outside_codebook": foreign,
                            "interval": "95 % bootstrap over groups: how much the figure rests on which "
                                        + ("sponsors/authors" if ls.grouped else "messages") + " are in the set",
                            "tables": {}}

@@ -319,7 +319,7 @@ def _evaluate_inputs(inputs: tuple[Path, ...], *, codebook: Any, encoder: str, f
                      text_column: str, label_column: str, group_column: str | None, labels_file: Path | None,
                      id_column: str | None, maps: tuple[str, ...], seeds: int, boot: int, supervised: bool,
                      zero_shot: bool, english: str | None, as_json: bool) -> None:
-    from ..classify.compare import compare_methods, format_table
+    from ..classify.compare import compare_methods, format_table, labels_outside
     from ..classify.labelled import labelled_set, read_label_map
     from ..embed import get_encoder
 
@@ -339,8 +339,7 @@ def _evaluate_inputs(inputs: tuple[Path, ...], *, codebook: Any, encoder: str, f
     if ls.no_group:
         say(f"{ls.no_group:,} message(s) without a {group_column}: each is a group of its own")
     cb_name = codebook.name or (Path(codebook.path).name if codebook.path else "default")
-    ids = codebook.camp_ids if task == "camp" else codebook.narrative_ids
-    foreign = sorted(set(map(str, counts.index)) - set(ids))
+    ids, foreign = labels_outside(codebook, list(counts.index), task)
     if zero_shot and foreign:
         share = float(counts[foreign].sum() / len(ls.frame))
         say(f"the codebook does not fit these labels: {', '.join(foreign)} ({share:.0%} of the messages) "

@@ -293,11 +293,10 @@ def _write(store: Store, out: Path, measure: dict[str, Any], findings: Findings,
         sentence = S["isolated_sentence"].format(segment=f["segment"], value=pct(f["value"]), low=pct(ci[0]),
                                                  high=pct(ci[1]), n_ads=num(f.get("n_ads") or 0),
                                                  n_sponsors=num(f.get("n_sponsors") or 0))
-        iso.append({**f, "sponsors": f.get("sponsors") or [],  # none when no ad lies behind the finding
-                    "sentence": sentence + (" " + S["circular_short"] if circular else "")})
+        iso.append({**f, "sentence": sentence + (" " + S["circular_short"] if circular else "")})
     conc = []
     for f in findings.concentrated:
-        conc.append({**f, "sponsors": f.get("sponsors") or [], "sentence": S["concentrated_sentence"].format(
+        conc.append({**f, "sentence": S["concentrated_sentence"].format(
             narrative=f"{nlabel(f['narrative'])} ({f['narrative']})", top_share=pct(f["top_share"]),
             top_segments=", ".join(f"“{t}”" for t in f["top_segments"]), base_share=pct(f["base_share"]),
             js=_fmt_val(f["js"], lang))})
